@@ -1,0 +1,266 @@
+// Package cache holds upstream answers for reuse, positive and negative.
+//
+// Entries are keyed on what makes an answer differ: owner name (lower case),
+// type, class and the DNSSEC OK bit (RFC 4035 section 3.2.1: an answer fetched
+// without DO may lack the signatures a DO query wants). Positive answers live
+// for their smallest record TTL, clamped to [MinTTL, MaxTTL]. Negative answers
+// (NXDOMAIN and NODATA) live for the SOA minimum (RFC 2308 section 5), capped by
+// NegativeTTL, which is short by default because a private endpoint created a
+// minute after a failed lookup must not look broken (SPEC.md section 7). Answers
+// without an SOA to time them, and server failures, are not cached.
+//
+// An expired entry is kept for StaleWindow so that it can be served when every
+// upstream fails (RFC 8767).
+package cache
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Key identifies one cached answer.
+type Key struct {
+	Name   string // lower-case FQDN
+	Qtype  uint16
+	Qclass uint16
+	DO     bool
+}
+
+// Options bound what the cache keeps and for how long.
+type Options struct {
+	// Size is the most entries held; 0 disables the cache.
+	Size int
+	// MinTTL and MaxTTL clamp the lifetime of positive answers. Defaults 0 and 1h.
+	MinTTL, MaxTTL time.Duration
+	// NegativeTTL caps the lifetime of NXDOMAIN and NODATA answers. Default 30s.
+	NegativeTTL time.Duration
+	// StaleWindow is how long past expiry an entry may still be served when the
+	// upstreams fail. 0 disables serve-stale.
+	StaleWindow time.Duration
+}
+
+// Answer is a cached response, with TTLs counted down to the time of the lookup.
+type Answer struct {
+	Rcode  int
+	Answer []dns.RR
+	Ns     []dns.RR
+	Stale  bool // past its TTL: serve only when the upstreams fail
+}
+
+// Stats are counters since the cache was made.
+type Stats struct {
+	Entries, Hits, Misses, Evictions, Stale int64
+}
+
+const shardCount = 16
+
+// Cache is a size-bounded, sharded answer cache, safe for concurrent use.
+type Cache struct {
+	opts   Options
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	hits, misses, evictions, stale atomic.Int64
+}
+
+type shard struct {
+	mu      sync.Mutex
+	entries map[Key]*entry // guarded by mu
+	max     int
+}
+
+type entry struct {
+	rcode   int
+	answer  []dns.RR
+	ns      []dns.RR
+	stored  time.Time
+	expires time.Time
+}
+
+// New makes a cache. A zero Size gives a cache that holds nothing.
+func New(opts Options) *Cache {
+	c := &Cache{opts: opts, seed: maphash.MakeSeed()}
+	per := (opts.Size + shardCount - 1) / shardCount
+	for i := range c.shards {
+		c.shards[i].entries = map[Key]*entry{}
+		c.shards[i].max = per
+	}
+	return c
+}
+
+func (c *Cache) shardFor(k Key) *shard {
+	h := maphash.String(c.seed, k.Name)
+	return &c.shards[(h^uint64(k.Qtype))%shardCount]
+}
+
+// Get returns the answer cached for k as of now. An entry past its TTL but
+// within the stale window is returned with Stale set and TTLs of zero; the
+// caller decides whether to use it.
+func (c *Cache) Get(k Key, now time.Time) (Answer, bool) {
+	if c.opts.Size == 0 {
+		return Answer{}, false
+	}
+	s := c.shardFor(k)
+	s.mu.Lock()
+	e, ok := s.entries[k]
+	s.mu.Unlock()
+	if !ok || !now.Before(e.expires.Add(c.opts.StaleWindow)) {
+		c.misses.Add(1)
+		return Answer{}, false
+	}
+
+	stale := !now.Before(e.expires)
+	elapsed := uint32(now.Sub(e.stored) / time.Second)
+	if stale {
+		c.stale.Add(1)
+	} else {
+		c.hits.Add(1)
+	}
+	return Answer{
+		Rcode:  e.rcode,
+		Answer: aged(e.answer, elapsed, stale),
+		Ns:     aged(e.ns, elapsed, stale),
+		Stale:  stale,
+	}, true
+}
+
+// aged copies rrs with their TTLs lowered by elapsed seconds.
+func aged(rrs []dns.RR, elapsed uint32, stale bool) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		cp := dns.Copy(rr)
+		h := cp.Header()
+		if stale || h.Ttl <= elapsed {
+			h.Ttl = 0
+		} else {
+			h.Ttl -= elapsed
+		}
+		out[i] = cp
+	}
+	return out
+}
+
+// Set stores the answer of resp under k as of now, if the response may be
+// cached. The records are copied: the caller keeps resp.
+func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) {
+	if c.opts.Size == 0 {
+		return
+	}
+	ttl, ok := c.lifetime(resp)
+	if !ok {
+		return
+	}
+
+	e := &entry{
+		rcode:   resp.Rcode,
+		answer:  copyRRs(resp.Answer, ttl),
+		ns:      copyRRs(resp.Ns, ttl),
+		stored:  now,
+		expires: now.Add(ttl),
+	}
+	s := c.shardFor(k)
+	s.mu.Lock()
+	if _, exists := s.entries[k]; !exists && len(s.entries) >= s.max {
+		c.evictLocked(s, now)
+	}
+	s.entries[k] = e
+	s.mu.Unlock()
+}
+
+// copyRRs copies rrs, lowering any TTL above ttl to it so that every record
+// expires with the entry.
+func copyRRs(rrs []dns.RR, ttl time.Duration) []dns.RR {
+	if len(rrs) == 0 {
+		return nil
+	}
+	secs := uint32(ttl / time.Second)
+	out := make([]dns.RR, len(rrs))
+	for i, rr := range rrs {
+		cp := dns.Copy(rr)
+		if h := cp.Header(); h.Ttl > secs {
+			h.Ttl = secs
+		}
+		out[i] = cp
+	}
+	return out
+}
+
+// evictLocked makes room in s: it drops one entry past its stale window if a
+// few random probes find one, and otherwise one random entry. Random eviction
+// needs no per-entry bookkeeping on the hit path.
+func (c *Cache) evictLocked(s *shard, now time.Time) {
+	const probes = 8
+	var victim Key
+	n := 0
+	for k, e := range s.entries {
+		victim = k
+		if now.After(e.expires.Add(c.opts.StaleWindow)) || n == probes {
+			break
+		}
+		n++
+	}
+	delete(s.entries, victim)
+	c.evictions.Add(1)
+}
+
+// lifetime returns how long resp may be cached, and false when it may not.
+func (c *Cache) lifetime(resp *dns.Msg) (time.Duration, bool) {
+	if resp.Truncated {
+		return 0, false
+	}
+	switch {
+	case resp.Rcode == dns.RcodeSuccess && len(resp.Answer) > 0:
+		ttl := resp.Answer[0].Header().Ttl
+		for _, rr := range resp.Answer[1:] {
+			ttl = min(ttl, rr.Header().Ttl)
+		}
+		d := time.Duration(ttl) * time.Second
+		d = max(d, c.opts.MinTTL)
+		if c.opts.MaxTTL > 0 {
+			d = min(d, c.opts.MaxTTL)
+		}
+		return d, d > 0
+
+	case resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError:
+		for _, rr := range resp.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				d := time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
+				if c.opts.NegativeTTL > 0 {
+					d = min(d, c.opts.NegativeTTL)
+				}
+				return d, d > 0
+			}
+		}
+	}
+	return 0, false
+}
+
+// Flush drops every entry.
+func (c *Cache) Flush() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		s.entries = map[Key]*entry{}
+		s.mu.Unlock()
+	}
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	var n int64
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += int64(len(s.entries))
+		s.mu.Unlock()
+	}
+	return Stats{Entries: n, Hits: c.hits.Load(), Misses: c.misses.Load(),
+		Evictions: c.evictions.Load(), Stale: c.stale.Load()}
+}

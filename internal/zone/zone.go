@@ -1,0 +1,214 @@
+// Package zone holds authoritative zones in memory and answers questions from them.
+//
+// A Zone answers the way an authoritative server does (RFC 1034 section 4.3.2,
+// RFC 4592 for wildcards): an exact match, a CNAME at the name, a wildcard
+// synthesis from the closest encloser, NODATA or NXDOMAIN with the zone's SOA in
+// the authority section. It does not follow a CNAME itself: the resolver does,
+// because the target may belong to another source. Delegations (NS records below
+// the apex) are stored but never turned into referrals: pedns serves its local
+// zones as leaf zones.
+package zone
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Zone is an immutable authoritative zone, safe for concurrent lookups.
+type Zone struct {
+	origin string // lower-case FQDN of the apex
+	soa    *dns.SOA
+	neg    []dns.RR         // the SOA as negative answers carry it, TTL lowered
+	nodes  map[string]*node // lower-case owner name -> node; empty non-terminals too
+	count  int              // records, the synthesized SOA excluded
+
+	// Fallthrough makes a name that does not exist in the zone go on to the
+	// forwarders instead of NXDOMAIN, like the "fallback to internet" resolution
+	// policy of an Azure Private DNS zone link (SPEC.md section 7).
+	Fallthrough bool
+}
+
+// node is everything stored at one owner name.
+type node struct {
+	rrsets map[uint16][]dns.RR
+}
+
+// Result is the zone's answer to one question.
+type Result struct {
+	Rcode  int      // dns.RcodeSuccess or dns.RcodeNameError
+	Answer []dns.RR // shared with the zone unless synthesized: never modify
+	Ns     []dns.RR // the SOA for NXDOMAIN and NODATA
+}
+
+// synthesizedSOA values, for a zone whose data has no SOA record. The negative
+// TTL is short on purpose: see SPEC.md section 7 on caching missing answers.
+const (
+	synthRefresh = 3600
+	synthRetry   = 600
+	synthExpire  = 86400
+	synthMinimum = 30
+	synthTTL     = 30
+)
+
+// New builds a zone at origin from records. It checks that every record lies in
+// the zone and that no name holds a CNAME beside other data (RFC 1034 section
+// 3.6.2), and synthesizes an SOA when the data has none.
+func New(origin string, rrs []dns.RR) (*Zone, error) {
+	z := &Zone{origin: strings.ToLower(dns.Fqdn(origin)), nodes: map[string]*node{}}
+	z.nodes[z.origin] = &node{rrsets: map[uint16][]dns.RR{}}
+
+	for _, rr := range rrs {
+		if err := z.add(rr); err != nil {
+			return nil, err
+		}
+	}
+
+	if z.soa == nil {
+		z.soa = &dns.SOA{
+			Hdr:     dns.RR_Header{Name: z.origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: synthTTL},
+			Ns:      "ns." + z.origin,
+			Mbox:    "hostmaster." + z.origin,
+			Serial:  1,
+			Refresh: synthRefresh,
+			Retry:   synthRetry,
+			Expire:  synthExpire,
+			Minttl:  synthMinimum,
+		}
+		z.nodes[z.origin].rrsets[dns.TypeSOA] = []dns.RR{z.soa}
+	}
+
+	// RFC 2308 section 3: the negative TTL is the lesser of the SOA's TTL and
+	// its MINIMUM field.
+	neg := *z.soa
+	neg.Hdr.Ttl = min(z.soa.Hdr.Ttl, z.soa.Minttl)
+	z.neg = []dns.RR{&neg}
+	return z, nil
+}
+
+func (z *Zone) add(rr dns.RR) error {
+	h := rr.Header()
+	name := strings.ToLower(h.Name)
+	if !dns.IsSubDomain(z.origin, name) {
+		return fmt.Errorf("record %s is outside zone %s", h.Name, z.origin)
+	}
+	if h.Rrtype == dns.TypeSOA {
+		if name != z.origin {
+			return fmt.Errorf("SOA record %s is not at the zone apex %s", h.Name, z.origin)
+		}
+		if z.soa != nil {
+			return fmt.Errorf("zone %s has more than one SOA record", z.origin)
+		}
+		z.soa = rr.(*dns.SOA)
+	}
+
+	n := z.nodeFor(name)
+	_, hasCNAME := n.rrsets[dns.TypeCNAME]
+	switch {
+	case h.Rrtype == dns.TypeCNAME && len(n.rrsets) > 0 && !hasCNAME:
+		return fmt.Errorf("CNAME at %s beside other records", h.Name)
+	case h.Rrtype == dns.TypeCNAME && hasCNAME:
+		return fmt.Errorf("more than one CNAME at %s", h.Name)
+	case h.Rrtype != dns.TypeCNAME && hasCNAME:
+		return fmt.Errorf("%s record at %s beside a CNAME", dns.TypeToString[h.Rrtype], h.Name)
+	}
+
+	for _, old := range n.rrsets[h.Rrtype] {
+		if dns.IsDuplicate(old, rr) {
+			return nil
+		}
+	}
+	n.rrsets[h.Rrtype] = append(n.rrsets[h.Rrtype], rr)
+	z.count++
+	return nil
+}
+
+// nodeFor returns the node at name, creating it and any empty non-terminals
+// between it and the apex, so that a name with nothing but descendants answers
+// NODATA rather than NXDOMAIN (RFC 8020).
+func (z *Zone) nodeFor(name string) *node {
+	n, ok := z.nodes[name]
+	if ok {
+		return n
+	}
+	n = &node{rrsets: map[uint16][]dns.RR{}}
+	z.nodes[name] = n
+	for parent := name; parent != z.origin; {
+		i, _ := dns.NextLabel(parent, 0)
+		parent = parent[i:]
+		if _, ok := z.nodes[parent]; ok {
+			break
+		}
+		z.nodes[parent] = &node{rrsets: map[uint16][]dns.RR{}}
+	}
+	return n
+}
+
+// Origin returns the lower-case apex of the zone.
+func (z *Zone) Origin() string { return z.origin }
+
+// Len returns the number of records in the zone, a synthesized SOA excluded.
+func (z *Zone) Len() int { return z.count }
+
+// Lookup answers qname and qtype from the zone. qname must be lower case and lie
+// in the zone. A CNAME at qname is returned alone for any other qtype; the caller
+// follows it.
+func (z *Zone) Lookup(qname string, qtype uint16) Result {
+	if n, ok := z.nodes[qname]; ok {
+		return z.answerAt(n, qname, qtype, false)
+	}
+
+	// Not there: find the closest encloser and try its wildcard (RFC 4592 section 3.3).
+	encloser := qname
+	for encloser != z.origin {
+		i, _ := dns.NextLabel(encloser, 0)
+		encloser = encloser[i:]
+		if _, ok := z.nodes[encloser]; ok {
+			break
+		}
+	}
+	if wild, ok := z.nodes["*."+encloser]; ok {
+		return z.answerAt(wild, qname, qtype, true)
+	}
+	return Result{Rcode: dns.RcodeNameError, Ns: z.negativeSOA()}
+}
+
+// answerAt answers from node n. When synthesize is set, n is a wildcard and the
+// returned records are copies owned by qname.
+func (z *Zone) answerAt(n *node, qname string, qtype uint16, synthesize bool) Result {
+	rrs, ok := n.rrsets[dns.TypeCNAME]
+	if !ok || qtype == dns.TypeCNAME {
+		rrs, ok = n.rrsets[qtype]
+	}
+	if !ok {
+		return Result{Rcode: dns.RcodeSuccess, Ns: z.negativeSOA()}
+	}
+	if synthesize {
+		out := make([]dns.RR, len(rrs))
+		for i, rr := range rrs {
+			out[i] = dns.Copy(rr)
+			out[i].Header().Name = qname
+		}
+		rrs = out
+	}
+	return Result{Rcode: dns.RcodeSuccess, Answer: rrs}
+}
+
+// Types returns the record types present at qname, for ANY queries; nil when the
+// name does not exist as such (wildcards are not expanded).
+func (z *Zone) Types(qname string) []uint16 {
+	n, ok := z.nodes[qname]
+	if !ok {
+		return nil
+	}
+	types := make([]uint16, 0, len(n.rrsets))
+	for t := range n.rrsets {
+		types = append(types, t)
+	}
+	return types
+}
+
+// negativeSOA returns the authority section of a negative answer. The slice is
+// shared: never modify it.
+func (z *Zone) negativeSOA() []dns.RR { return z.neg }
