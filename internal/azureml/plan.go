@@ -13,14 +13,14 @@ type Purpose string
 
 // The purposes of a workspace's names (SPEC.md section 2).
 const (
-	PurposeAPI        Purpose = "api"               // <guid>.workspace.<region>.<API zone>
-	PurposeCert       Purpose = "cert"              // <guid>.workspace.<region>.cert.<API zone>
-	PurposeNotebooks  Purpose = "notebooks"         // ml-<name>-<region>-<guid>.<region>.<nb zone>
-	PurposeCompute    Purpose = "compute"           // <instance>.<region>.<instances zone>
-	PurposeComputeSSH Purpose = "compute-ssh"       // <instance>-22.<region>.<instances zone>
-	PurposeEndpoint   Purpose = "endpoint"          // <endpoint>.<region>.<inference zone>
+	PurposeAPI        Purpose = "api"                // <guid>.workspace.<region>.<API zone>
+	PurposeCert       Purpose = "cert"               // <guid>.workspace.<region>.cert.<API zone>
+	PurposeNotebooks  Purpose = "notebooks"          // ml-<name>-<region>-<guid>.<region>.<nb zone>
+	PurposeCompute    Purpose = "compute"            // <instance>.<region>.<instances zone>
+	PurposeComputeSSH Purpose = "compute-ssh"        // <instance>-22.<region>.<instances zone>
+	PurposeEndpoint   Purpose = "endpoint"           // <endpoint>.<region>.<inference zone>
 	PurposeInference  Purpose = "inference-wildcard" // *.<region>.<inference zone>
-	PurposeOther      Purpose = "imported"          // reported by Azure, of no known pattern
+	PurposeOther      Purpose = "imported"           // reported by Azure, of no known pattern
 )
 
 // RecordTTL is the TTL of every record pedns writes. Five minutes keeps a
