@@ -1,0 +1,114 @@
+// Package dnstest starts small DNS servers on loopback for tests: upstreams
+// that answer from a function, count their queries, or stay silent.
+package dnstest
+
+import (
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Server is a DNS server on 127.0.0.1 (UDP and TCP on the same port) that a
+// test started. It stops when the test ends.
+type Server struct {
+	Addr    string // 127.0.0.1:port
+	queries atomic.Int64
+}
+
+// Queries returns how many queries the server received.
+func (s *Server) Queries() int64 { return s.queries.Load() }
+
+// Start runs handler for each query on a fresh loopback port. A nil reply from
+// handler means silence: the query is dropped, as by a dead upstream.
+func Start(t testing.TB, handler func(req *dns.Msg) *dns.Msg) *Server {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("dnstest: listening on UDP: %v", err)
+	}
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		pc.Close()
+		t.Fatalf("dnstest: listening on TCP: %v", err)
+	}
+
+	s := &Server{Addr: pc.LocalAddr().String()}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		s.queries.Add(1)
+		if resp := handler(req); resp != nil {
+			w.WriteMsg(resp)
+		}
+	})
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	tcp := &dns.Server{Listener: l, Handler: h}
+	go udp.ActivateAndServe()
+	go tcp.ActivateAndServe()
+	t.Cleanup(func() {
+		udp.Shutdown()
+		tcp.Shutdown()
+	})
+	return s
+}
+
+// Silent starts a server that reads queries and never answers.
+func Silent(t testing.TB) *Server {
+	return Start(t, func(*dns.Msg) *dns.Msg { return nil })
+}
+
+// Records starts a server that answers each query from zone-file lines: the
+// records whose owner matches the question name (case-insensitively), CNAMEs
+// included for any type, with NXDOMAIN when no line has the name. It answers
+// the way a recursive upstream does, with RA set.
+func Records(t testing.TB, lines ...string) *Server {
+	t.Helper()
+	var rrs []dns.RR
+	for _, l := range lines {
+		rr, err := dns.NewRR(l)
+		if err != nil {
+			t.Fatalf("dnstest: record %q: %v", l, err)
+		}
+		rrs = append(rrs, rr)
+	}
+	return Start(t, func(req *dns.Msg) *dns.Msg {
+		resp := new(dns.Msg)
+		resp.SetReply(req)
+		resp.RecursionAvailable = true
+		q := req.Question[0]
+		found := false
+		for _, rr := range rrs {
+			h := rr.Header()
+			if !strings.EqualFold(h.Name, q.Name) {
+				continue
+			}
+			found = true
+			if h.Rrtype == q.Qtype || h.Rrtype == dns.TypeCNAME {
+				resp.Answer = append(resp.Answer, rr)
+			}
+		}
+		if !found {
+			resp.Rcode = dns.RcodeNameError
+		}
+		return resp
+	})
+}
+
+// WaitUDP waits until a DNS server answers on addr, or fails the test after
+// timeout.
+func WaitUDP(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	c := &dns.Client{Timeout: 200 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion("ready.check.", dns.TypeA)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, _, err := c.Exchange(m, addr); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("dnstest: no DNS answer from %s within %v", addr, timeout)
+}

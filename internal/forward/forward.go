@@ -1,0 +1,292 @@
+// Package forward sends questions to upstream DNS servers and returns their
+// answers.
+//
+// It is written for the Azure DNS virtual server (168.63.129.16) and the facts
+// of SPEC.md section 7: Azure drops queries past 200 pending per virtual
+// machine, so each upstream has a cap on queries in flight and identical
+// questions in flight are merged into one upstream query; Azure's recursion can
+// take seconds, so an attempt that times out is not abandoned: a new attempt
+// starts beside it (on the next upstream when there is one) and the first good
+// answer of any attempt wins, until the total Timeout.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Options tune every upstream of a forwarder.
+type Options struct {
+	// TryTimeout is how long one attempt waits before the next attempt starts
+	// beside it. Default 1.5s.
+	TryTimeout time.Duration
+	// Timeout is the total time to wait for an answer; over 4 seconds by default
+	// (5s), as Microsoft advises for forwarders in front of Azure DNS.
+	Timeout time.Duration
+	// MaxInflight caps the queries in flight to one upstream. Default 100, well
+	// under Azure's 200 pending queries per virtual machine.
+	MaxInflight int
+	// UDPSize is the EDNS0 buffer size offered to upstreams. Default 1232.
+	UDPSize uint16
+}
+
+// Defaults for Options.
+const (
+	DefaultTryTimeout  = 1500 * time.Millisecond
+	DefaultTimeout     = 5 * time.Second
+	DefaultMaxInflight = 100
+	DefaultUDPSize     = 1232
+)
+
+func (o Options) withDefaults() Options {
+	if o.TryTimeout <= 0 {
+		o.TryTimeout = DefaultTryTimeout
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = DefaultMaxInflight
+	}
+	if o.UDPSize == 0 {
+		o.UDPSize = DefaultUDPSize
+	}
+	return o
+}
+
+// Errors returned by Exchange.
+var (
+	// ErrOverloaded means every upstream already has MaxInflight queries.
+	ErrOverloaded = errors.New("every upstream is at its in-flight limit")
+	// ErrTimeout means no upstream answered within Timeout.
+	ErrTimeout = errors.New("no upstream answered in time")
+)
+
+// Forwarder sends the questions of one forward rule to its upstreams.
+type Forwarder struct {
+	name      string // the rule, for logs
+	upstreams []*Upstream
+	opts      Options
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[flightKey]*flight // guarded by mu
+}
+
+type flightKey struct {
+	name          string
+	qtype, qclass uint16
+	do            bool
+}
+
+// flight is one upstream query that several callers wait on.
+type flight struct {
+	done chan struct{}
+	resp *dns.Msg // set before done is closed; shared, never modified
+	err  error
+	from string // the upstream that answered
+}
+
+// New makes a forwarder named name (used in logs) for upstream addresses in
+// host:port form.
+func New(name string, addrs []string, opts Options, log *slog.Logger) *Forwarder {
+	opts = opts.withDefaults()
+	f := &Forwarder{name: name, opts: opts, log: log, inflight: map[flightKey]*flight{}}
+	for _, a := range addrs {
+		f.upstreams = append(f.upstreams, newUpstream(a, opts.MaxInflight))
+	}
+	return f
+}
+
+// Name returns the rule name given to New.
+func (f *Forwarder) Name() string { return f.name }
+
+// Upstreams returns the forwarder's upstreams, in configuration order.
+func (f *Forwarder) Upstreams() []*Upstream { return f.upstreams }
+
+// Result is an upstream's answer.
+type Result struct {
+	Msg    *dns.Msg // shared between merged callers: never modify
+	From   string   // address of the upstream that answered
+	Merged bool     // this caller waited on a query that another caller sent
+}
+
+// Exchange asks the upstreams question q, with the DNSSEC OK bit when do is
+// set. Identical questions in flight at once share one upstream query. An
+// upstream's SERVFAIL or REFUSED moves on to the next upstream; if none gives a
+// better answer, the last such answer is returned.
+func (f *Forwarder) Exchange(ctx context.Context, q dns.Question, do bool) (Result, error) {
+	key := flightKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass, do: do}
+
+	f.mu.Lock()
+	if fl, ok := f.inflight[key]; ok {
+		f.mu.Unlock()
+		select {
+		case <-fl.done:
+			return Result{Msg: fl.resp, From: fl.from, Merged: true}, fl.err
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+	fl := &flight{done: make(chan struct{})}
+	f.inflight[key] = fl
+	f.mu.Unlock()
+
+	// The upstream query runs to its own deadline, not the first caller's: other
+	// callers may be waiting on it.
+	fl.resp, fl.from, fl.err = f.resolve(context.WithoutCancel(ctx), q, do)
+
+	f.mu.Lock()
+	delete(f.inflight, key)
+	f.mu.Unlock()
+	close(fl.done)
+	return Result{Msg: fl.resp, From: fl.from}, fl.err
+}
+
+type attemptResult struct {
+	resp *dns.Msg
+	from *Upstream
+	err  error
+}
+
+// resolve runs attempts until one gives a usable answer or Timeout passes.
+func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.Msg, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+
+	// Each upstream may be tried once at once after a quick failure (failover),
+	// and one more attempt starts each TryTimeout while none has answered.
+	order := f.order()
+	maxAttempts := len(order) + int(f.opts.Timeout/f.opts.TryTimeout)
+	results := make(chan attemptResult, maxAttempts)
+	attempts, running := 0, 0
+	var (
+		lastResp *dns.Msg
+		lastFrom string
+		lastErr  error = ErrTimeout
+	)
+
+	start := func() bool {
+		for tried := 0; tried < len(order) && attempts < maxAttempts; tried++ {
+			u := order[attempts%len(order)]
+			attempts++
+			if !u.acquire() {
+				continue
+			}
+			running++
+			go func() {
+				defer u.release()
+				resp, err := u.exchange(ctx, q, do, f.opts.UDPSize)
+				results <- attemptResult{resp: resp, from: u, err: err}
+			}()
+			return true
+		}
+		return false
+	}
+
+	if !start() {
+		return nil, "", ErrOverloaded
+	}
+	timer := time.NewTimer(f.opts.TryTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return lastResp, lastFrom, f.finalErr(lastResp, lastErr)
+
+		case <-timer.C:
+			// Keep the slow attempt: Azure's recursion may still answer it.
+			start()
+			timer.Reset(f.opts.TryTimeout)
+
+		case r := <-results:
+			running--
+			if r.err == nil && usable(r.resp) {
+				r.from.markUp(f.log, f.name)
+				return r.resp, r.from.addr, nil
+			}
+			r.from.markFailed(f.log, f.name, r.err, r.resp)
+			if r.err != nil {
+				lastErr = fmt.Errorf("upstream %s: %w", r.from.addr, r.err)
+			} else {
+				lastResp, lastFrom = r.resp, r.from.addr
+			}
+			if attempts < len(order) && start() {
+				timer.Reset(f.opts.TryTimeout)
+			} else if running == 0 {
+				return lastResp, lastFrom, f.finalErr(lastResp, lastErr)
+			}
+		}
+	}
+}
+
+// finalErr is the error to return when no attempt gave a usable answer: none if
+// some upstream at least answered (its SERVFAIL or REFUSED is passed on).
+func (f *Forwarder) finalErr(lastResp *dns.Msg, lastErr error) error {
+	if lastResp != nil {
+		return nil
+	}
+	return lastErr
+}
+
+// usable reports whether an answer ends the search: anything but a server
+// failure or a refusal, which another upstream may not share.
+func usable(m *dns.Msg) bool {
+	return m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeRefused
+}
+
+// order returns the upstreams to try: healthy ones first, in configuration
+// order, then those marked down, so that a dead upstream costs nothing while
+// another one answers, yet is still used when it is the only hope.
+func (f *Forwarder) order() []*Upstream {
+	now := time.Now()
+	out := make([]*Upstream, 0, len(f.upstreams))
+	for _, u := range f.upstreams {
+		if u.healthy(now) {
+			out = append(out, u)
+		}
+	}
+	for _, u := range f.upstreams {
+		if !u.healthy(now) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// newQuery builds the message sent upstream: a fresh random ID (RFC 5452
+// section 9.2), recursion desired, and an EDNS0 OPT offering udpSize.
+func newQuery(q dns.Question, do bool, udpSize uint16) *dns.Msg {
+	m := &dns.Msg{Question: []dns.Question{q}}
+	m.Id = uint16(rand.Uint32())
+	m.RecursionDesired = true
+	m.SetEdns0(udpSize, do)
+	return m
+}
+
+// matches reports whether resp answers query: same ID and the same question,
+// the name compared without case (RFC 5452 section 9.1).
+func matches(query, resp *dns.Msg) bool {
+	if resp.Id != query.Id || !resp.Response || len(resp.Question) != 1 {
+		return false
+	}
+	q, r := query.Question[0], resp.Question[0]
+	return r.Qtype == q.Qtype && r.Qclass == q.Qclass && strings.EqualFold(r.Name, q.Name)
+}
+
+// hostPort adds port 53 to an address without one.
+func hostPort(addr string) string {
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), "53")
+}

@@ -1,0 +1,290 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/dnstest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func question(name string) dns.Question {
+	return dns.Question{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET}
+}
+
+func TestAnswer(t *testing.T) {
+	up := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
+	f := New("test", []string{up.Addr}, Options{}, quiet)
+	res, err := f.Exchange(context.Background(), question("A.Example."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Msg.Answer) != 1 || res.From != up.Addr {
+		t.Errorf("answer %v from %s", res.Msg.Answer, res.From)
+	}
+}
+
+func TestFailoverFromSilentUpstream(t *testing.T) {
+	dead := dnstest.Silent(t)
+	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
+	opts := Options{TryTimeout: 300 * time.Millisecond, Timeout: 5 * time.Second}
+	f := New("test", []string{dead.Addr, live.Addr}, opts, quiet)
+
+	start := time.Now()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.From != live.Addr {
+		t.Errorf("answer from %s, want %s", res.From, live.Addr)
+	}
+	// The second attempt starts after one TryTimeout; allow generous slack for a
+	// loaded machine, but far less than the total Timeout.
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v, want about one try timeout (300ms)", d)
+	}
+}
+
+func TestServfailMovesOn(t *testing.T) {
+	bad := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeServerFailure)
+		return m
+	})
+	good := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
+	f := New("test", []string{bad.Addr, good.Addr}, Options{}, quiet)
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil || res.Msg.Rcode != dns.RcodeSuccess || res.From != good.Addr {
+		t.Fatalf("res %+v err %v, want success from %s", res, err, good.Addr)
+	}
+
+	only := New("test", []string{bad.Addr}, Options{}, quiet)
+	res, err = only.Exchange(context.Background(), question("a.example."), false)
+	if err != nil || res.Msg.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("res %+v err %v, want the upstream's SERVFAIL passed on", res, err)
+	}
+	if bad.Queries() != 2 {
+		t.Errorf("SERVFAIL upstream got %d queries, want 2 (one per Exchange, no retry loop)",
+			bad.Queries())
+	}
+}
+
+func TestSlowAnswerStillWins(t *testing.T) {
+	// Azure's recursion can take seconds: an answer that arrives after the try
+	// timeout, to the first attempt, must still be used.
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		time.Sleep(700 * time.Millisecond)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
+			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 0, 0, 1)}}
+		return m
+	})
+	opts := Options{TryTimeout: 200 * time.Millisecond, Timeout: 5 * time.Second}
+	f := New("test", []string{up.Addr}, opts, quiet)
+	res, err := f.Exchange(context.Background(), question("slow.example."), false)
+	if err != nil || len(res.Msg.Answer) != 1 {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	dead := dnstest.Silent(t)
+	opts := Options{TryTimeout: 100 * time.Millisecond, Timeout: 400 * time.Millisecond}
+	f := New("test", []string{dead.Addr}, opts, quiet)
+	_, err := f.Exchange(context.Background(), question("a.example."), false)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if n := dead.Queries(); n < 2 || n > 5 {
+		t.Errorf("silent upstream got %d queries, want a few retries within the budget", n)
+	}
+}
+
+func TestMergesIdenticalQuestions(t *testing.T) {
+	release := make(chan struct{})
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		<-release
+		m := new(dns.Msg)
+		m.SetReply(req)
+		return m
+	})
+	f := New("test", []string{up.Addr}, Options{}, quiet)
+
+	const callers = 200
+	var wg sync.WaitGroup
+	merged := make(chan bool, callers)
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := f.Exchange(context.Background(), question("same.example."), false)
+			if err != nil {
+				t.Error(err)
+			}
+			merged <- res.Merged
+		}()
+	}
+	// Let every caller join the flight before the upstream answers.
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	close(merged)
+
+	if n := up.Queries(); n != 1 {
+		t.Errorf("upstream got %d queries for %d identical questions, want 1", n, callers)
+	}
+	n := 0
+	for m := range merged {
+		if m {
+			n++
+		}
+	}
+	if n != callers-1 {
+		t.Errorf("%d callers merged, want %d", n, callers-1)
+	}
+}
+
+func TestInflightCap(t *testing.T) {
+	release := make(chan struct{})
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		<-release
+		return nil
+	})
+	defer close(release)
+	f := New("test", []string{up.Addr}, Options{MaxInflight: 2, Timeout: 2 * time.Second}, quiet)
+
+	for _, name := range []string{"a.example.", "b.example."} {
+		go f.Exchange(context.Background(), question(name), false)
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	_, err := f.Exchange(context.Background(), question("c.example."), false)
+	if !errors.Is(err, ErrOverloaded) {
+		t.Fatalf("err = %v, want ErrOverloaded", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("refusal took %v, want it at once", d)
+	}
+}
+
+func TestTruncatedRetriesOverTCP(t *testing.T) {
+	var tcpQueries sync.WaitGroup
+	tcpQueries.Add(1)
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
+			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 0, 0, 1)}}
+		return m
+	})
+	// The test server cannot tell its transport, so wrap: a UDP proxy that
+	// always answers TC, in front of the TCP side of up.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := new(dns.Msg)
+			if req.Unpack(buf[:n]) != nil {
+				continue
+			}
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Truncated = true
+			out, _ := m.Pack()
+			pc.WriteTo(out, addr)
+		}
+	}()
+	// Same port for TCP as the proxy's UDP: forward TCP to up.
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Skipf("cannot bind TCP beside the UDP proxy: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		co := &dns.Conn{Conn: c}
+		req, err := co.ReadMsg()
+		if err != nil {
+			return
+		}
+		resp, _, err := (&dns.Client{Net: "tcp"}).Exchange(req, up.Addr)
+		if err != nil {
+			return
+		}
+		co.WriteMsg(resp)
+		tcpQueries.Done()
+	}()
+
+	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	res, err := f.Exchange(context.Background(), question("big.example."), false)
+	if err != nil || res.Msg.Truncated || len(res.Msg.Answer) != 1 {
+		t.Fatalf("res %+v err %v, want the full answer over TCP", res.Msg, err)
+	}
+	tcpQueries.Wait()
+}
+
+func TestSpoofedRepliesIgnored(t *testing.T) {
+	// A raw UDP upstream that first sends replies with a wrong ID and a wrong
+	// question, then the real answer.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		req := new(dns.Msg)
+		if req.Unpack(buf[:n]) != nil {
+			return
+		}
+		reply := func(id uint16, name, ip string) {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.Id = id
+			m.Question[0].Name = name
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA,
+				Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)}}
+			out, _ := m.Pack()
+			pc.WriteTo(out, addr)
+		}
+		q := req.Question[0].Name
+		reply(req.Id+1, q, "203.0.113.66")
+		reply(req.Id, "evil.example.", "203.0.113.66")
+		reply(req.Id, q, "10.0.0.1")
+	}()
+
+	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Msg.Answer[0].(*dns.A).A.String(); got != "10.0.0.1" {
+		t.Errorf("answer %s, want 10.0.0.1 (spoofed replies must be dropped)", got)
+	}
+}
