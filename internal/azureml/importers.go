@@ -13,8 +13,9 @@ import (
 
 // ParseNIC reads the JSON printed by
 //
-//	az network nic show --ids <nic> --query \
-//	  'ipConfigurations[*].{IPAddress: privateIPAddress, FQDNs: privateLinkConnectionProperties.fqdns}'
+//	az network nic show --ids <nic> --query 'ipConfigurations[*].{
+//	  IPAddress: privateIPAddress,
+//	  FQDNs: privateLinkConnectionProperties.fqdns}'
 //
 // a list of objects with keys IPAddress and FQDNs. A FQDN may be a wildcard.
 // Errors name the entry by its index.
