@@ -59,10 +59,10 @@ func Silent(t testing.TB) *Server {
 	return Start(t, func(*dns.Msg) *dns.Msg { return nil })
 }
 
-// Records starts a server that answers each query from zone-file lines: the
-// records whose owner matches the question name (case-insensitively), CNAMEs
-// included for any type, with NXDOMAIN when no line has the name. It answers
-// the way a recursive upstream does, with RA set.
+// Records starts a server that answers each query from zone-file lines the way
+// a recursive upstream does: the records of the question's type at its name
+// (compared without case), following CNAMEs through the same lines, NXDOMAIN
+// when the last name reached has no line at all, and RA set.
 func Records(t testing.TB, lines ...string) *Server {
 	t.Helper()
 	var rrs []dns.RR
@@ -78,19 +78,29 @@ func Records(t testing.TB, lines ...string) *Server {
 		resp.SetReply(req)
 		resp.RecursionAvailable = true
 		q := req.Question[0]
-		found := false
-		for _, rr := range rrs {
-			h := rr.Header()
-			if !strings.EqualFold(h.Name, q.Name) {
-				continue
+		name := q.Name
+		for hops := 0; hops < 8; hops++ {
+			found, next := false, ""
+			for _, rr := range rrs {
+				h := rr.Header()
+				if !strings.EqualFold(h.Name, name) {
+					continue
+				}
+				found = true
+				if h.Rrtype == q.Qtype {
+					resp.Answer = append(resp.Answer, rr)
+				} else if h.Rrtype == dns.TypeCNAME {
+					resp.Answer = append(resp.Answer, rr)
+					next = rr.(*dns.CNAME).Target
+				}
 			}
-			found = true
-			if h.Rrtype == q.Qtype || h.Rrtype == dns.TypeCNAME {
-				resp.Answer = append(resp.Answer, rr)
+			if !found {
+				resp.Rcode = dns.RcodeNameError
 			}
-		}
-		if !found {
-			resp.Rcode = dns.RcodeNameError
+			if next == "" || q.Qtype == dns.TypeCNAME {
+				break
+			}
+			name = next
 		}
 		return resp
 	})

@@ -97,9 +97,12 @@ type flight struct {
 }
 
 // New makes a forwarder named name (used in logs) for upstream addresses in
-// host:port form.
+// host:port form (port 53 when missing). A nil log discards.
 func New(name string, addrs []string, opts Options, log *slog.Logger) *Forwarder {
 	opts = opts.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	f := &Forwarder{name: name, opts: opts, log: log, inflight: map[flightKey]*flight{}}
 	for _, a := range addrs {
 		f.upstreams = append(f.upstreams, newUpstream(a, opts.MaxInflight))

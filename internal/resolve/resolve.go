@@ -1,0 +1,420 @@
+// Package resolve is the query pipeline of pedns serve.
+//
+// For each name in a question it asks, in this order, the first source that
+// owns the name:
+//
+//  1. hosts: a name listed in a hosts file, for every type (NODATA for types
+//     other than A, AAAA and PTR);
+//  2. the local zone with the longest apex that contains the name;
+//  3. the forward rule with the longest zone that contains the name, through
+//     the cache; a rule for "." is the default.
+//
+// Where a local zone and a forward rule share a suffix, the longer one wins; at
+// the same apex the zone wins, and its fallthrough option hands names it does
+// not have to the longest forward rule. A name that no source owns is REFUSED.
+//
+// CNAME chasing: a local source (hosts, zone) never follows a CNAME itself, so
+// its target always goes through the pipeline again. An upstream's answer is
+// used whole, CNAME chain and all, unless a CNAME target in it belongs to a
+// local source or to another explicit forward rule (the "." rule does not
+// count); the answer is then cut after that CNAME and the target is resolved
+// through the pipeline. This is how a public workspace name forwarded upstream
+// ends at the private address of a local Private Link zone. The whole chain is
+// returned; loops and chains longer than MaxChain give SERVFAIL.
+package resolve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/cache"
+	"github.com/pedns/pedns/internal/forward"
+	"github.com/pedns/pedns/internal/hosts"
+	"github.com/pedns/pedns/internal/zone"
+)
+
+// Source names, as logs, metrics and the chain report them.
+const (
+	SourceHosts   = "hosts"
+	SourceZone    = "zone"
+	SourceCache   = "cache"
+	SourceForward = "forward"
+	SourceStale   = "stale"
+	SourceNone    = "none"
+)
+
+// Defaults for Options.
+const (
+	DefaultMaxChain = 8
+	DefaultStaleTTL = 30 // seconds, as RFC 8767 section 4 suggests
+)
+
+// Rule is one forward rule: the zones it serves and the forwarder for them.
+type Rule struct {
+	Zones     []string // lower-case FQDNs; "." is the default rule
+	Forwarder *forward.Forwarder
+}
+
+// Options are the sources and limits of a Resolver.
+type Options struct {
+	Hosts *hosts.Hosts // may be nil
+	Zones []*zone.Zone
+	Rules []Rule
+	Cache *cache.Cache // may be nil: no caching
+	// MaxChain bounds the names followed through CNAMEs. Default 8.
+	MaxChain int
+	// StaleTTL is the TTL of answers served stale (RFC 8767). Default 30.
+	StaleTTL uint32
+	Log      *slog.Logger
+}
+
+// Resolver answers questions through the pipeline. It is immutable after New
+// and safe for concurrent use.
+type Resolver struct {
+	hosts    *hosts.Hosts
+	zones    map[string]*zone.Zone         // apex -> zone
+	rules    map[string]*forward.Forwarder // zone -> forwarder
+	cache    *cache.Cache
+	maxChain int
+	staleTTL uint32
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New builds a resolver from its sources.
+func New(opts Options) *Resolver {
+	r := &Resolver{
+		hosts:    opts.Hosts,
+		zones:    map[string]*zone.Zone{},
+		rules:    map[string]*forward.Forwarder{},
+		cache:    opts.Cache,
+		maxChain: opts.MaxChain,
+		staleTTL: opts.StaleTTL,
+		log:      opts.Log,
+		now:      time.Now,
+	}
+	if r.maxChain <= 0 {
+		r.maxChain = DefaultMaxChain
+	}
+	if r.staleTTL == 0 {
+		r.staleTTL = DefaultStaleTTL
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	for _, z := range opts.Zones {
+		r.zones[z.Origin()] = z
+	}
+	for _, rule := range opts.Rules {
+		for _, name := range rule.Zones {
+			r.rules[strings.ToLower(dns.Fqdn(name))] = rule.Forwarder
+		}
+	}
+	return r
+}
+
+// Step is one name of a resolution: which source answered it and how.
+type Step struct {
+	Name     string   // lower-case name asked of the source
+	Source   string   // one of the Source constants
+	Detail   string   // the zone apex or forward rule; the upstream address when forwarded
+	Rcode    int      // the source's rcode for this name
+	Records  []dns.RR // the records of the chain that this step gave
+	Merged   bool     // the upstream query was shared with another client's
+	Duration time.Duration
+}
+
+// Answer is the outcome of a whole resolution.
+type Answer struct {
+	Rcode         int
+	Answer        []dns.RR // the whole chain, in order; shared: never modify
+	Ns            []dns.RR // authority section of the last step
+	Authoritative bool     // every step came from local data
+	Steps         []Step
+}
+
+// Source returns the source of the step that ended the resolution.
+func (a *Answer) Source() string {
+	if len(a.Steps) == 0 {
+		return SourceNone
+	}
+	return a.Steps[len(a.Steps)-1].Source
+}
+
+// Resolve answers question q, with the DNSSEC OK bit do passed upstream.
+func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer {
+	var (
+		ans  = Answer{Authoritative: true}
+		name = strings.ToLower(q.Name)
+		seen = []string{name}
+	)
+	for {
+		st := r.lookup(ctx, name, q, do)
+		chain, next := r.follow(name, q.Qtype, st)
+		ans.Answer = append(ans.Answer, chain...)
+		ans.Authoritative = ans.Authoritative && st.local
+		ans.Steps = append(ans.Steps, Step{Name: name, Source: st.source, Detail: st.detail,
+			Rcode: st.rcode, Records: chain, Merged: st.merged, Duration: st.duration})
+
+		if next == "" {
+			ans.Rcode, ans.Ns = st.rcode, st.ns
+			return ans
+		}
+		if contains(seen, next) || len(seen) >= r.maxChain {
+			r.log.Debug("CNAME chain loops or is too long", "qname", q.Name, "at", next,
+				"length", len(seen))
+			ans.Rcode, ans.Ns, ans.Authoritative = dns.RcodeServerFailure, nil, false
+			return ans
+		}
+		seen = append(seen, next)
+		name = next
+	}
+}
+
+func contains(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// step is one source's answer for one name.
+type step struct {
+	rcode    int
+	answer   []dns.RR
+	ns       []dns.RR
+	local    bool               // from hosts or a zone
+	rule     *forward.Forwarder // the rule that forwarded, nil for local answers
+	source   string
+	detail   string
+	merged   bool
+	duration time.Duration
+}
+
+// lookup asks the source that owns name.
+func (r *Resolver) lookup(ctx context.Context, name string, q dns.Question, do bool) step {
+	if r.hosts != nil {
+		if rrs, ok := r.hosts.Lookup(name, q.Qtype); ok {
+			return step{answer: rrs, local: true, source: SourceHosts}
+		}
+	}
+
+	z, fwd, rule := r.route(name)
+	if z != nil {
+		res := z.Lookup(name, q.Qtype)
+		if res.Rcode != dns.RcodeNameError || !z.Fallthrough {
+			return step{rcode: res.Rcode, answer: res.Answer, ns: res.Ns, local: true,
+				source: SourceZone, detail: z.Origin()}
+		}
+		fwd, rule = r.ruleFor(name)
+		if fwd == nil {
+			return step{rcode: res.Rcode, ns: res.Ns, local: true, source: SourceZone,
+				detail: z.Origin()}
+		}
+	}
+	if fwd == nil {
+		return step{rcode: dns.RcodeRefused, source: SourceNone}
+	}
+	return r.forward(ctx, name, q, do, fwd, rule)
+}
+
+// forward answers name from the cache or from the rule's upstreams.
+func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do bool,
+	fwd *forward.Forwarder, rule string) step {
+
+	key := cache.Key{Name: name, Qtype: q.Qtype, Qclass: q.Qclass, DO: do}
+	var stale *cache.Answer
+	if r.cache != nil {
+		if c, ok := r.cache.Get(key, r.now()); ok {
+			if !c.Stale {
+				return step{rcode: c.Rcode, answer: c.Answer, ns: c.Ns, rule: fwd,
+					source: SourceCache, detail: rule}
+			}
+			stale = &c
+		}
+	}
+
+	start := time.Now()
+	fq := dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}
+	res, err := fwd.Exchange(ctx, fq, do)
+	elapsed := time.Since(start)
+	if err == nil {
+		answer := chainOf(name, q.Qtype, res.Msg.Answer)
+		ns := negativeAuthority(res.Msg.Ns)
+		if r.cache != nil && !res.Merged {
+			r.cache.Set(key, &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer, Ns: ns}, r.now())
+		}
+		return step{rcode: res.Msg.Rcode, answer: answer, ns: ns, rule: fwd,
+			source: SourceForward, detail: rule + " via " + res.From, merged: res.Merged,
+			duration: elapsed}
+	}
+
+	if stale != nil {
+		r.log.Warn("serving stale answer", "qname", name, "qtype", dns.TypeToString[q.Qtype],
+			"rule", rule, "error", err)
+		return step{rcode: stale.Rcode, answer: withTTL(stale.Answer, r.staleTTL),
+			ns: withTTL(stale.Ns, r.staleTTL), rule: fwd, source: SourceStale, detail: rule,
+			duration: elapsed}
+	}
+	level := slog.LevelInfo
+	if errors.Is(err, forward.ErrOverloaded) {
+		level = slog.LevelWarn
+	}
+	r.log.Log(ctx, level, "upstream failed", "qname", name, "qtype", dns.TypeToString[q.Qtype],
+		"rule", rule, "error", err)
+	return step{rcode: dns.RcodeServerFailure, rule: fwd, source: SourceForward, detail: rule,
+		duration: elapsed}
+}
+
+// withTTL sets the TTL of records that the cache copied for this caller.
+func withTTL(rrs []dns.RR, ttl uint32) []dns.RR {
+	for _, rr := range rrs {
+		rr.Header().Ttl = ttl
+	}
+	return rrs
+}
+
+// negativeAuthority keeps only the SOA of an upstream's authority section: it
+// is all that a negative answer needs (RFC 2308), and NS records from a
+// recursive upstream are neither needed nor to be trusted in a cache.
+func negativeAuthority(ns []dns.RR) []dns.RR {
+	for _, rr := range ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return []dns.RR{rr}
+		}
+	}
+	return nil
+}
+
+// route returns the zone, or else the forward rule, with the longest suffix of
+// name. rule is the forward rule's zone.
+func (r *Resolver) route(name string) (z *zone.Zone, fwd *forward.Forwarder, rule string) {
+	for off := 0; ; {
+		suffix := name[off:]
+		if off == len(name) {
+			suffix = "."
+		}
+		if z, ok := r.zones[suffix]; ok {
+			return z, nil, ""
+		}
+		if f, ok := r.rules[suffix]; ok {
+			return nil, f, suffix
+		}
+		if off == len(name) {
+			return nil, nil, ""
+		}
+		var end bool
+		off, end = dns.NextLabel(name, off)
+		if end {
+			off = len(name)
+		}
+	}
+}
+
+// ruleFor returns the forward rule with the longest zone that contains name.
+func (r *Resolver) ruleFor(name string) (*forward.Forwarder, string) {
+	for off := 0; ; {
+		suffix := name[off:]
+		if off == len(name) {
+			suffix = "."
+		}
+		if f, ok := r.rules[suffix]; ok {
+			return f, suffix
+		}
+		if off == len(name) {
+			return nil, ""
+		}
+		var end bool
+		off, end = dns.NextLabel(name, off)
+		if end {
+			off = len(name)
+		}
+	}
+}
+
+// chases reports whether a CNAME target in an answer from st must be resolved
+// through the pipeline rather than taken from the rest of that answer.
+func (r *Resolver) chases(target string, st step) bool {
+	if st.local {
+		return true
+	}
+	if r.hosts != nil && r.hosts.Has(target) {
+		return true
+	}
+	z, fwd, rule := r.route(target)
+	switch {
+	case z != nil:
+		return true
+	case fwd == nil || fwd == st.rule || rule == ".":
+		return false
+	}
+	return true
+}
+
+// follow walks the CNAME chain of st's answer from name. It returns the records
+// to keep and, when the chain leaves for another source, the name to resolve
+// next (empty when the resolution ends here).
+func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, next string) {
+	chain = chainOf(name, qtype, st.answer)
+	if qtype == dns.TypeCNAME {
+		return chain, ""
+	}
+	for _, rr := range chain {
+		cname, ok := rr.(*dns.CNAME)
+		if !ok {
+			continue
+		}
+		target := strings.ToLower(cname.Target)
+		if r.chases(target, st) {
+			// Keep the records up to and including this CNAME.
+			for i, kept := range chain {
+				if kept == rr {
+					return chain[:i+1], target
+				}
+			}
+		}
+	}
+	return chain, ""
+}
+
+// chainOf returns the records of answer that belong to the chain starting at
+// name: the CNAMEs that lead on from it, and the records of type qtype (and
+// their signatures) at each name reached. Anything else an upstream put in its
+// answer section is dropped, so that it can neither be cached nor served.
+func chainOf(name string, qtype uint16, answer []dns.RR) []dns.RR {
+	if len(answer) == 0 {
+		return nil
+	}
+	chain := make([]dns.RR, 0, len(answer))
+	cur := name
+	for hops := 0; hops <= len(answer); hops++ {
+		var target string
+		for _, rr := range answer {
+			h := rr.Header()
+			if !strings.EqualFold(h.Name, cur) {
+				continue
+			}
+			switch {
+			case h.Rrtype == qtype || qtype == dns.TypeANY:
+				chain = append(chain, rr)
+			case h.Rrtype == dns.TypeCNAME && target == "":
+				chain = append(chain, rr)
+				target = rr.(*dns.CNAME).Target
+			case h.Rrtype == dns.TypeRRSIG:
+				chain = append(chain, rr)
+			}
+		}
+		if target == "" || qtype == dns.TypeCNAME {
+			break
+		}
+		cur = target
+	}
+	return chain
+}
