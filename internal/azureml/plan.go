@@ -302,6 +302,12 @@ func (n Workspace) computedNames(c Cloud) ([]Name, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.InferenceIP != "" {
+		names = append(names, inferenceName(c, n, "*", PurposeInference))
+		for _, e := range n.Endpoints {
+			names = append(names, inferenceName(c, n, e, PurposeEndpoint))
+		}
+	}
 	for _, ci := range n.Computes {
 		names = append(names, Name{
 			FQDN:    ci + "." + n.Region + "." + c.InstancesZones[0],
@@ -314,12 +320,6 @@ func (n Workspace) computedNames(c Cloud) ([]Name, error) {
 				IP:      n.APIIP,
 				Purpose: PurposeComputeSSH, Workspace: n.GUID, Label: ci,
 			})
-		}
-	}
-	if n.InferenceIP != "" {
-		names = append(names, inferenceName(c, n, "*", PurposeInference))
-		for _, e := range n.Endpoints {
-			names = append(names, inferenceName(c, n, e, PurposeEndpoint))
 		}
 	}
 	for _, p := range n.Projects {
