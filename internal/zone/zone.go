@@ -23,6 +23,7 @@ type Zone struct {
 	neg    []dns.RR         // the SOA as negative answers carry it, TTL lowered
 	nodes  map[string]*node // lower-case owner name -> node; empty non-terminals too
 	count  int              // records, the synthesized SOA excluded
+	synth  bool             // the SOA was synthesized, not given
 
 	// Fallthrough makes a name that does not exist in the zone go on to the
 	// forwarders instead of NXDOMAIN, like the "fallback to internet" resolution
@@ -66,6 +67,7 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 	}
 
 	if z.soa == nil {
+		z.synth = true
 		z.soa = &dns.SOA{
 			Hdr:     dns.RR_Header{Name: z.origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: synthTTL},
 			Ns:      "ns." + z.origin,
@@ -147,6 +149,21 @@ func (z *Zone) nodeFor(name string) *node {
 
 // Origin returns the lower-case apex of the zone.
 func (z *Zone) Origin() string { return z.origin }
+
+// Records returns every record of the zone, a synthesized SOA excluded, in no
+// particular order. The records are shared: never modify them.
+func (z *Zone) Records() []dns.RR {
+	out := make([]dns.RR, 0, z.count)
+	for _, n := range z.nodes {
+		for t, rrs := range n.rrsets {
+			if t == dns.TypeSOA && z.synth {
+				continue
+			}
+			out = append(out, rrs...)
+		}
+	}
+	return out
+}
 
 // Len returns the number of records in the zone, a synthesized SOA excluded.
 func (z *Zone) Len() int { return z.count }
