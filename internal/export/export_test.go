@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/pedns/pedns/internal/azureml"
+	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/hosts"
 	"github.com/pedns/pedns/internal/zone"
 )
@@ -281,6 +282,25 @@ func TestRenderErrors(t *testing.T) {
 			_, err := Render(tt.format, p, Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestPednsAcceptedByConfig loads the pedns output with the server's own
+// configuration loader, as pedns check and pedns serve do.
+func TestPednsAcceptedByConfig(t *testing.T) {
+	for _, c := range planCases {
+		t.Run(c.name, func(t *testing.T) {
+			files := render(t, "pedns", c.plan(t))
+			path := filepath.Join(t.TempDir(), files[0].Name)
+			loaded, err := config.Parse(files[0].Content, path)
+			if err != nil {
+				t.Fatalf("config.Parse: %v\n%s", err, files[0].Content)
+			}
+			if len(loaded.ZoneData) != len(loaded.Zones) {
+				t.Errorf("loaded %d zones, configuration has %d",
+					len(loaded.ZoneData), len(loaded.Zones))
 			}
 		})
 	}
