@@ -22,12 +22,12 @@ func init() {
 	}
 }
 
-// listFlag is a repeatable string flag.
-type listFlag []string
+// planList is a repeatable string flag of pedns plan.
+type planList []string
 
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *planList) String() string { return strings.Join(*l, ",") }
 
-func (l *listFlag) Set(s string) error {
+func (l *planList) Set(s string) error {
 	*l = append(*l, s)
 	return nil
 }
@@ -35,13 +35,13 @@ func (l *listFlag) Set(s string) error {
 // planFlags are the command line of pedns plan.
 type planFlags struct {
 	ws                     azureml.Workspace
-	computes, endpoints    listFlag
-	projects, projectURLs  listFlag
+	computes, endpoints    planList
+	projects, projectURLs  planList
 	file                   string
 	fromNIC, fromPE, fromL string
 	format, role, outDir   string
-	dnsServers             listFlag
-	listen, allow          listFlag
+	dnsServers             planList
+	listen, allow          planList
 }
 
 func newPlanFlagSet(f *planFlags, stderr io.Writer) *flag.FlagSet {

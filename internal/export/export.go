@@ -186,7 +186,7 @@ func header(mark, what string, p *azureml.Plan) string {
 	return b.String()
 }
 
-// fqdnNames returns the plan's names that name one host: no wildcards.
+// hostNames returns the names of the plan that name one host: no wildcards.
 func hostNames(p *azureml.Plan) []azureml.Name {
 	var out []azureml.Name
 	for _, n := range p.Names {
