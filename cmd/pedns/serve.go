@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pedns/pedns/internal/config"
+	"github.com/pedns/pedns/internal/dnsserver"
+)
+
+func init() {
+	commands["serve"] = command{
+		summary: "run the DNS server (built-in virtual network configuration without -c)",
+		run:     runServe,
+	}
+	commands["check"] = command{
+		summary: "validate a configuration file; errors name file, line and field",
+		run:     runCheck,
+	}
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pedns serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "configuration `FILE` (default: the built-in virtual network role)")
+	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
+	resolvConf := fs.String("resolv-conf", "/etc/resolv.conf",
+		"resolver `FILE` whose nameservers the built-in configuration forwards other names to")
+	drain := fs.Duration("drain", 5*time.Second, "on shutdown, how long to wait for queries in flight")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pedns serve: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+
+	load := func() (*config.Loaded, error) {
+		if *file != "" {
+			return config.Load(*file)
+		}
+		l, warnings, err := config.Builtin(*resolvConf)
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "pedns serve: warning: %s\n", w)
+		}
+		return l, err
+	}
+	l, err := load()
+	if err != nil {
+		fmt.Fprintf(stderr, "pedns serve: %v\n", err)
+		return exitFail
+	}
+	if *printConfig {
+		out, err := yaml.Marshal(l.Config)
+		if err != nil {
+			fmt.Fprintf(stderr, "pedns serve: encoding configuration: %v\n", err)
+			return exitFail
+		}
+		stdout.Write(out)
+		return exitOK
+	}
+
+	log := newLogger(stderr, l.Log.Level)
+	srv := dnsserver.New(l, log)
+	if err := srv.Listen(); err != nil {
+		log.Error("cannot start", "error", err)
+		return exitFail
+	}
+	log.Info("configuration loaded", "summary", l.Summary())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(srv, load, log)
+			}
+		}
+	}()
+
+	if err := srv.Serve(ctx, *drain); err != nil {
+		log.Error("serving failed", "error", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// reload loads the configuration again and swaps it in; a configuration that
+// does not load leaves the running one in place.
+func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slog.Logger) {
+	l, err := load()
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				log.Error("reload refused, keeping the running configuration", "error", e)
+			}
+		} else {
+			log.Error("reload refused, keeping the running configuration", "error", err)
+		}
+		return
+	}
+	srv.Reload(l)
+	log.Info("configuration reloaded", "summary", l.Summary())
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(level)) // config.Load has checked the level
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pedns check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "configuration `FILE` to check")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if *file == "" && fs.NArg() == 1 {
+		*file = fs.Arg(0)
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "pedns check: give the configuration file with -c FILE")
+		return exitUsage
+	}
+
+	l, err := config.Load(*file)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs {
+				fmt.Fprintln(stderr, e)
+			}
+		} else {
+			fmt.Fprintf(stderr, "pedns check: %v\n", err)
+		}
+		return exitFail
+	}
+	fmt.Fprintln(stdout, l.Summary())
+	return exitOK
+}

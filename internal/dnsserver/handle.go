@@ -1,0 +1,153 @@
+package dnsserver
+
+import (
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/resolve"
+)
+
+// headerLen is the size of the fixed DNS message header (RFC 1035 section 4.1.1).
+const headerLen = 12
+
+// minUDPSize is the payload every DNS client accepts over UDP (RFC 1035
+// section 2.3.4); a query without EDNS0 gets no more.
+const minUDPSize = 512
+
+// Handle answers one query packet from client, received over UDP when udp is
+// set. It returns the reply packet, or nil when the packet must be dropped: too
+// short to hold a header, itself a response, or from a refused client that sent
+// something unparseable. It never panics on any input.
+func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, udp bool) []byte {
+	st := s.state.Load()
+	if len(packet) < headerLen || packet[2]&0x80 != 0 {
+		return nil // no header, or a response: answering could start a loop
+	}
+
+	req := new(dns.Msg)
+	if err := req.Unpack(packet); err != nil {
+		if !st.allowed(client) {
+			return nil
+		}
+		s.log.Debug("malformed query", "client", client, "error", err)
+		return headerOnly(packet, dns.RcodeFormatError)
+	}
+
+	if !st.allowed(client) {
+		// No upstream traffic and a reply never larger than the query: the
+		// header and question of the query, nothing else.
+		s.metricRefused()
+		resp := &dns.Msg{Question: req.Question}
+		resp.SetRcode(req, dns.RcodeRefused)
+		resp.Question = req.Question
+		return st.pack(resp, req, udp, s.log)
+	}
+
+	resp := st.answer(ctx, req, client, s.log)
+	return st.pack(resp, req, udp, s.log)
+}
+
+// headerOnly builds a reply with just the header of packet, for a query that
+// does not parse (RFC 1035 section 4.1.1: FORMERR). The ID, opcode and RD bit
+// of the query are kept so that the client can match the reply.
+func headerOnly(packet []byte, rcode int) []byte {
+	out := make([]byte, headerLen)
+	copy(out, packet[:4])
+	out[2] = 0x80 | packet[2]&0x79 // QR, keep opcode and RD
+	out[3] = byte(rcode & 0x0f)    // RA, Z, AD, CD cleared
+	binary.BigEndian.PutUint16(out[4:], 0)
+	return out
+}
+
+// answer resolves req and builds the reply message.
+func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr, log *slog.Logger) *dns.Msg {
+	start := time.Now()
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.RecursionAvailable = true
+	resp.Compress = true
+
+	opt := req.IsEdns0()
+	source := resolve.SourceNone
+	switch {
+	case req.Opcode != dns.OpcodeQuery:
+		resp.Rcode = dns.RcodeNotImplemented
+		resp.Question = nil
+	case len(req.Question) != 1:
+		resp.Rcode = dns.RcodeFormatError
+	case opt != nil && opt.Version() != 0:
+		// RFC 6891 section 6.1.3: an unknown EDNS version gets BADVERS.
+		resp.Rcode = dns.RcodeBadVers
+	default:
+		source = st.resolveInto(ctx, req, resp, opt != nil && opt.Do())
+	}
+
+	if st.logQueries && len(req.Question) == 1 {
+		q := req.Question[0]
+		log.Info("query", "client", client, "qname", q.Name, "qtype", dns.TypeToString[q.Qtype],
+			"rcode", dns.RcodeToString[resp.Rcode], "source", source,
+			"duration", time.Since(start))
+	}
+	return resp
+}
+
+// resolveInto fills resp with the pipeline's answer to the question of req and
+// returns the source that gave the last step of it.
+func (st *State) resolveInto(ctx context.Context, req, resp *dns.Msg, do bool) string {
+	q := req.Question[0]
+	switch {
+	case q.Qclass != dns.ClassINET:
+		resp.Rcode = dns.RcodeRefused
+		return resolve.SourceNone
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		// pedns serves no zone transfers.
+		resp.Rcode = dns.RcodeRefused
+		return resolve.SourceNone
+	case q.Qtype == dns.TypeANY:
+		// RFC 8482 section 4.2: answer ANY with one small synthesized HINFO
+		// record instead of everything at the name.
+		resp.Answer = []dns.RR{&dns.HINFO{Hdr: dns.RR_Header{Name: q.Name,
+			Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600}, Cpu: "RFC8482"}}
+		return resolve.SourceNone
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, st.queryTimeout)
+	defer cancel()
+	ans := st.resolver.Resolve(ctx, q, do)
+	resp.Rcode = ans.Rcode
+	resp.Authoritative = ans.Authoritative
+	resp.Answer = ans.Answer
+	resp.Ns = ans.Ns
+	return ans.Source()
+}
+
+// pack encodes resp for the client of req: with an OPT record when the query
+// had one (advertising our UDP size and echoing DO), and cut to the client's
+// UDP size with TC set when it does not fit, so that the client retries over
+// TCP (RFC 1035 section 4.2.1, RFC 6891 section 7).
+func (st *State) pack(resp, req *dns.Msg, udp bool, log *slog.Logger) []byte {
+	size := dns.MaxMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		resp.SetEdns0(uint16(st.udpSize), opt.Do())
+		if udp {
+			size = min(max(int(opt.UDPSize()), minUDPSize), st.udpSize)
+		}
+	} else if udp {
+		size = minUDPSize
+	}
+
+	resp.Truncate(size)
+	out, err := resp.Pack()
+	if err != nil {
+		log.Error("cannot encode reply", "error", err)
+		fail := new(dns.Msg)
+		fail.SetRcode(req, dns.RcodeServerFailure)
+		out, _ = fail.Pack()
+	}
+	return out
+}

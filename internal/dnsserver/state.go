@@ -1,0 +1,102 @@
+package dnsserver
+
+import (
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"time"
+
+	"github.com/pedns/pedns/internal/cache"
+	"github.com/pedns/pedns/internal/config"
+	"github.com/pedns/pedns/internal/forward"
+	"github.com/pedns/pedns/internal/hosts"
+	"github.com/pedns/pedns/internal/resolve"
+)
+
+// State is everything a loaded configuration gives the query path. A reload
+// builds a new State and swaps it in whole: a query in flight finishes on the
+// State it started with.
+type State struct {
+	Config   *config.Loaded
+	resolver *resolve.Resolver
+	cache    *cache.Cache
+	rules    []resolve.Rule
+
+	allow        []netip.Prefix
+	udpSize      int
+	queryTimeout time.Duration
+	logQueries   bool
+}
+
+// NewState builds the query path of l. When prev is given and l keeps its cache
+// settings and forward rules, the cache of prev is carried over, so a reload
+// that changes only local data keeps every cached answer; otherwise the cache
+// starts empty, so that answers from an upstream no longer configured are not
+// served.
+func NewState(l *config.Loaded, prev *State, log *slog.Logger) *State {
+	c := l.Config
+	var ch *cache.Cache
+	if prev != nil && reflect.DeepEqual(prev.Config.Cache, c.Cache) &&
+		reflect.DeepEqual(prev.Config.Forward, c.Forward) {
+		ch = prev.cache
+	} else {
+		ch = cache.New(cache.Options{
+			Size:        *c.Cache.Size,
+			MinTTL:      c.Cache.MinTTL.D(),
+			MaxTTL:      c.Cache.MaxTTL.D(),
+			NegativeTTL: c.Cache.NegativeTTL.D(),
+			StaleWindow: c.Cache.Stale.D(),
+		})
+	}
+
+	fopts := forward.Options{
+		TryTimeout:  c.Upstream.TryTimeout.D(),
+		Timeout:     c.Upstream.Timeout.D(),
+		MaxInflight: c.Upstream.MaxInflight,
+		UDPSize:     uint16(c.Limits.UDPSize),
+	}
+	var rules []resolve.Rule
+	for _, r := range c.Forward {
+		name := r.Zones[0]
+		rules = append(rules, resolve.Rule{Zones: r.Zones,
+			Forwarder: forward.New(name, r.Upstreams, fopts, log)})
+	}
+
+	st := &State{
+		Config: l,
+		cache:  ch,
+		rules:  rules,
+		resolver: resolve.New(resolve.Options{
+			Hosts:    hosts.New(l.HostEntries, uint32(c.HostsTTL.D()/time.Second)),
+			Zones:    l.ZoneData,
+			Rules:    rules,
+			Cache:    ch,
+			StaleTTL: uint32(c.Cache.StaleTTL.D() / time.Second),
+			Log:      log,
+		}),
+		allow:        l.AllowPrefixes,
+		udpSize:      c.Limits.UDPSize,
+		queryTimeout: c.Upstream.Timeout.D() + time.Second,
+		logQueries:   c.Log.Queries,
+	}
+	return st
+}
+
+// Resolver returns the query pipeline of the state.
+func (st *State) Resolver() *resolve.Resolver { return st.resolver }
+
+// Cache returns the answer cache of the state.
+func (st *State) Cache() *cache.Cache { return st.cache }
+
+// Rules returns the forward rules of the state.
+func (st *State) Rules() []resolve.Rule { return st.rules }
+
+func (st *State) allowed(client netip.Addr) bool {
+	client = client.Unmap()
+	for _, p := range st.allow {
+		if p.Contains(client) {
+			return true
+		}
+	}
+	return false
+}
