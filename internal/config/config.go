@@ -31,7 +31,8 @@ import (
 // default, which Load fills in; the defaults are written beside each field.
 type Config struct {
 	// Listen holds the addresses to serve on, UDP and TCP on each, as ip:port;
-	// an empty ip means every address. Default [":53"].
+	// an empty ip means every address, and port 0 a free port (for tests).
+	// Default [":53"].
 	Listen []string `yaml:"listen"`
 	// Allow holds the client networks that may query, as CIDR prefixes or
 	// single addresses; every other client is REFUSED. Default: loopback and
@@ -329,7 +330,7 @@ func checkListen(addr string) error {
 			return fmt.Errorf("%q is not an IP address", host)
 		}
 	}
-	if p, err := parsePort(port); err != nil || p == 0 {
+	if _, err := parsePort(port); err != nil {
 		return fmt.Errorf("bad port %q", port)
 	}
 	return nil
