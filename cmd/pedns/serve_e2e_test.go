@@ -84,6 +84,10 @@ func TestServeExampleWorkspaceFromHostsAndZones(t *testing.T) {
 			t.Errorf("Go resolver %s: %v %v, want %s", name, addrs, err, ip)
 		}
 	}
+
+	// The example turns the query log on: one structured line per query.
+	p.WaitLog(t, `msg=query client=127\.0\.0\.1 qname=`+wsPublic+` qtype=A rcode=NOERROR `+
+		`source=hosts duration=`, 2*time.Second)
 }
 
 func TestServeChasesCNAMEIntoLocalPrivateLinkZone(t *testing.T) {

@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -30,7 +31,7 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 	}
 
 	req := new(dns.Msg)
-	if err := req.Unpack(packet); err != nil {
+	if err := unpackQuery(req, packet); err != nil {
 		if !st.allowed(client) {
 			return nil
 		}
@@ -51,6 +52,23 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 	resp := st.answer(ctx, req, client, s.log)
 	return st.pack(resp, req, udp, s.log)
 }
+
+// unpackQuery parses a query strictly: miekg/dns accepts a question cut off
+// before its type and class, which RFC 1035 section 4.1.2 does not allow.
+func unpackQuery(req *dns.Msg, packet []byte) error {
+	if err := req.Unpack(packet); err != nil {
+		return err
+	}
+	if binary.BigEndian.Uint16(packet[4:]) > 0 {
+		_, off, err := dns.UnpackDomainName(packet, headerLen)
+		if err != nil || off+4 > len(packet) {
+			return errShortQuestion
+		}
+	}
+	return nil
+}
+
+var errShortQuestion = errors.New("question without type and class")
 
 // headerOnly builds a reply with just the header of packet, for a query that
 // does not parse (RFC 1035 section 4.1.1: FORMERR). The ID, opcode and RD bit
