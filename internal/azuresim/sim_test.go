@@ -90,7 +90,7 @@ func TestResolve(t *testing.T) {
 		{name: "api from linked network", network: "hub", qname: apiPub, qtype: dns.TypeA,
 			answer: []string{apiPub + " 0 IN CNAME " + apiPL, apiPL + " 0 IN A 10.1.0.5"}},
 		{name: "api asked in upper case", network: "hub", qname: strings.ToUpper(apiPub),
-			qtype: dns.TypeA,
+			qtype:  dns.TypeA,
 			answer: []string{apiPub + " 0 IN CNAME " + apiPL, apiPL + " 0 IN A 10.1.0.5"}},
 		{name: "api from unlinked network", network: "internet", qname: apiPub,
 			qtype: dns.TypeA, answer: []string{apiPub + " 0 IN CNAME " + apiPL,
