@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -207,13 +208,13 @@ func (s *Sim) serveDNS(network, listen string, w dns.ResponseWriter, req *dns.Ms
 
 func (s *Sim) report(network, listen string, client net.Addr, q dns.Question, res Result) {
 	if s.opts.LogQueries {
-		var steps []string
-		for _, st := range res.Steps {
-			steps = append(steps, st.Name+" "+st.Source)
+		steps := make([]string, len(res.Steps))
+		for i, st := range res.Steps {
+			steps[i] = st.Name + " (" + st.Source + ")"
 		}
 		s.opts.Log.Info("query", "network", network, "client", clientAddr(client),
 			"qname", q.Name, "qtype", dns.TypeToString[q.Qtype],
-			"rcode", dns.RcodeToString[res.Rcode], "steps", steps)
+			"rcode", dns.RcodeToString[res.Rcode], "path", strings.Join(steps, " -> "))
 	}
 	if s.opts.Trace != nil {
 		s.opts.Trace(Event{Network: network, Listen: listen, Client: clientAddr(client),
