@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/pedns/pedns/internal/resolve"
+	"github.com/pedns/pedns/internal/wire"
 )
 
 // headerLen is the size of the fixed DNS message header (RFC 1035 section 4.1.1).
@@ -26,6 +27,55 @@ const minUDPSize = 512
 // something unparseable. It never panics on any input.
 func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, udp bool) []byte {
 	st := s.state.Load()
+	var q wire.Query
+	parsed := wire.ParseQuery(packet, &q)
+	if out := st.fast(packet, client, udp, &q, parsed, nil, s.log); out != nil {
+		return out
+	}
+	return s.slow(ctx, st, packet, client, udp, &q, parsed)
+}
+
+// fast answers a plain query from the reply cache, writing into buf. It returns
+// nil when the query is not plain (parsed is false), not allowed, or not cached.
+func (st *State) fast(packet []byte, client netip.Addr, udp bool, q *wire.Query, parsed bool,
+	buf []byte, log *slog.Logger) []byte {
+
+	if !parsed || !st.allowed(client) {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	r := st.replies.Get(q.Key(st.replySize(q, udp)), now)
+	if r == nil {
+		return nil
+	}
+	out := r.WriteTo(buf, packet, q, now)
+	if st.logQueries {
+		req := new(dns.Msg)
+		req.Unpack(packet)
+		log.Info("query", "client", client, "qname", req.Question[0].Name,
+			"qtype", dns.TypeToString[q.Qtype], "rcode", dns.RcodeToString[int(out[3]&0x0f)],
+			"source", r.Source, "duration", time.Duration(time.Now().UnixNano()-now))
+	}
+	return out
+}
+
+// replySize is the most bytes a reply to q may take: 512 over UDP without
+// EDNS0, the client's EDNS0 size bounded by ours over UDP, 64 KiB over TCP.
+func (st *State) replySize(q *wire.Query, udp bool) uint16 {
+	switch {
+	case !udp:
+		return dns.MaxMsgSize
+	case q.EDNS:
+		return uint16(min(max(int(q.UDPSize), minUDPSize), st.udpSize))
+	}
+	return minUDPSize
+}
+
+// slow answers any packet through the full parser and the pipeline, and keeps
+// the reply for the fast path when it may be reused.
+func (s *Server) slow(ctx context.Context, st *State, packet []byte, client netip.Addr, udp bool,
+	q *wire.Query, parsed bool) []byte {
+
 	if len(packet) < headerLen || packet[2]&0x80 != 0 {
 		return nil // no header, or a response: answering could start a loop
 	}
@@ -43,14 +93,38 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 		// No upstream traffic and a reply never larger than the query: the
 		// header and question of the query, nothing else.
 		s.metricRefused()
-		resp := &dns.Msg{Question: req.Question}
+		resp := new(dns.Msg)
 		resp.SetRcode(req, dns.RcodeRefused)
-		resp.Question = req.Question
 		return st.pack(resp, req, udp, s.log)
 	}
 
-	resp := st.answer(ctx, req, client, s.log)
-	return st.pack(resp, req, udp, s.log)
+	resp, ans := st.answer(ctx, req, client, s.log)
+	out := st.pack(resp, req, udp, s.log)
+	if parsed && ans != nil && reusable(ans) {
+		local := ans.Authoritative
+		source := resolve.SourceCache
+		if local {
+			source = ans.Source()
+		}
+		if r, ok := wire.NewReply(out, !local, time.Now().UnixNano(), source); ok {
+			st.replies.Put(q.Key(st.replySize(q, udp)), r)
+		}
+	}
+	return out
+}
+
+// reusable reports whether a pipeline answer may be kept as a packed reply: a
+// definite answer, not a failure, and not one served stale.
+func reusable(ans *resolve.Answer) bool {
+	if ans.Rcode != dns.RcodeSuccess && ans.Rcode != dns.RcodeNameError {
+		return false
+	}
+	for _, st := range ans.Steps {
+		if st.Source == resolve.SourceStale || st.Source == resolve.SourceNone {
+			return false
+		}
+	}
+	return true
 }
 
 // unpackQuery parses a query strictly: miekg/dns accepts a question cut off
@@ -78,12 +152,14 @@ func headerOnly(packet []byte, rcode int) []byte {
 	copy(out, packet[:4])
 	out[2] = 0x80 | packet[2]&0x79 // QR, keep opcode and RD
 	out[3] = byte(rcode & 0x0f)    // RA, Z, AD, CD cleared
-	binary.BigEndian.PutUint16(out[4:], 0)
 	return out
 }
 
-// answer resolves req and builds the reply message.
-func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr, log *slog.Logger) *dns.Msg {
+// answer resolves req and builds the reply message. The pipeline's answer is
+// returned too when the question went through it.
+func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr,
+	log *slog.Logger) (*dns.Msg, *resolve.Answer) {
+
 	start := time.Now()
 	resp := new(dns.Msg)
 	resp.SetReply(req)
@@ -91,7 +167,7 @@ func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr, lo
 	resp.Compress = true
 
 	opt := req.IsEdns0()
-	source := resolve.SourceNone
+	var ans *resolve.Answer
 	switch {
 	case req.Opcode != dns.OpcodeQuery:
 		resp.Rcode = dns.RcodeNotImplemented
@@ -102,36 +178,40 @@ func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr, lo
 		// RFC 6891 section 6.1.3: an unknown EDNS version gets BADVERS.
 		resp.Rcode = dns.RcodeBadVers
 	default:
-		source = st.resolveInto(ctx, req, resp, opt != nil && opt.Do())
+		ans = st.resolveInto(ctx, req, resp, opt != nil && opt.Do())
 	}
 
 	if st.logQueries && len(req.Question) == 1 {
 		q := req.Question[0]
+		source := resolve.SourceNone
+		if ans != nil {
+			source = ans.Source()
+		}
 		log.Info("query", "client", client, "qname", q.Name, "qtype", dns.TypeToString[q.Qtype],
 			"rcode", dns.RcodeToString[resp.Rcode], "source", source,
 			"duration", time.Since(start))
 	}
-	return resp
+	return resp, ans
 }
 
 // resolveInto fills resp with the pipeline's answer to the question of req and
-// returns the source that gave the last step of it.
-func (st *State) resolveInto(ctx context.Context, req, resp *dns.Msg, do bool) string {
+// returns that answer; nil when the question is one pedns answers itself.
+func (st *State) resolveInto(ctx context.Context, req, resp *dns.Msg, do bool) *resolve.Answer {
 	q := req.Question[0]
 	switch {
 	case q.Qclass != dns.ClassINET:
 		resp.Rcode = dns.RcodeRefused
-		return resolve.SourceNone
+		return nil
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		// pedns serves no zone transfers.
 		resp.Rcode = dns.RcodeRefused
-		return resolve.SourceNone
+		return nil
 	case q.Qtype == dns.TypeANY:
 		// RFC 8482 section 4.2: answer ANY with one small synthesized HINFO
 		// record instead of everything at the name.
 		resp.Answer = []dns.RR{&dns.HINFO{Hdr: dns.RR_Header{Name: q.Name,
 			Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600}, Cpu: "RFC8482"}}
-		return resolve.SourceNone
+		return nil
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, st.queryTimeout)
@@ -141,7 +221,7 @@ func (st *State) resolveInto(ctx context.Context, req, resp *dns.Msg, do bool) s
 	resp.Authoritative = ans.Authoritative
 	resp.Answer = ans.Answer
 	resp.Ns = ans.Ns
-	return ans.Source()
+	return &ans
 }
 
 // pack encodes resp for the client of req: with an OPT record when the query

@@ -16,7 +16,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/pedns/pedns/internal/config"
+	"github.com/pedns/pedns/internal/wire"
 )
 
 // Server answers DNS queries over UDP and TCP.
@@ -167,7 +170,14 @@ const maxUDPQuery = 4096
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, maxUDPQuery); return &b }}
 
+// serveUDP reads queries from c. A query the reply cache can answer is
+// answered right here, without a goroutine or an allocation; any other goes to
+// a goroutine of its own, at most Limits.Queries at once.
 func (s *Server) serveUDP(c *net.UDPConn) {
+	var (
+		q   wire.Query
+		buf = make([]byte, 0, dns.MaxMsgSize)
+	)
 	for {
 		bp := bufPool.Get().(*[]byte)
 		n, client, err := c.ReadFromUDPAddrPort(*bp)
@@ -180,21 +190,32 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			continue
 		}
 
+		packet := (*bp)[:n]
+		st := s.state.Load()
+		parsed := wire.ParseQuery(packet, &q)
+		if reply := st.fast(packet, client.Addr(), true, &q, parsed, buf, s.log); reply != nil {
+			if _, err := c.WriteToUDPAddrPort(reply, client); err != nil {
+				s.log.Debug("UDP write failed", "client", client, "error", err)
+			}
+			bufPool.Put(bp)
+			continue
+		}
+
 		s.queries <- struct{}{}
 		s.handlers.Add(1)
-		go func() {
+		go func(q wire.Query) {
 			defer func() {
 				bufPool.Put(bp)
 				<-s.queries
 				s.handlers.Done()
 			}()
-			reply := s.Handle(context.Background(), (*bp)[:n], client.Addr(), true)
+			reply := s.slow(context.Background(), st, packet, client.Addr(), true, &q, parsed)
 			if reply != nil {
 				if _, err := c.WriteToUDPAddrPort(reply, client); err != nil {
 					s.log.Debug("UDP write failed", "client", client, "error", err)
 				}
 			}
-		}()
+		}(q)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/pedns/pedns/internal/forward"
 	"github.com/pedns/pedns/internal/hosts"
 	"github.com/pedns/pedns/internal/resolve"
+	"github.com/pedns/pedns/internal/wire"
 )
 
 // State is everything a loaded configuration gives the query path. A reload
@@ -21,6 +22,9 @@ type State struct {
 	resolver *resolve.Resolver
 	cache    *cache.Cache
 	rules    []resolve.Rule
+	// replies keeps packed replies for the fast path. It belongs to this
+	// State alone, so a reload that changes local data never serves old bytes.
+	replies *wire.Replies
 
 	allow        []netip.Prefix
 	udpSize      int
@@ -74,6 +78,7 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger) *State {
 			StaleTTL: uint32(c.Cache.StaleTTL.D() / time.Second),
 			Log:      log,
 		}),
+		replies:      wire.NewReplies(*c.Cache.Size),
 		allow:        l.AllowPrefixes,
 		udpSize:      c.Limits.UDPSize,
 		queryTimeout: c.Upstream.Timeout.D() + time.Second,
