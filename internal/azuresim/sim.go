@@ -285,7 +285,7 @@ func (m *Model) lookup(network, name string, qtype uint16) (Step, string) {
 			(qtype == dns.TypeA || qtype == dns.TypeAAAA || qtype == dns.TypeCNAME)
 		if !fallback {
 			st := Step{Name: name, Source: SourceZone, Rcode: r.Rcode, Records: r.Answer,
-				Detail: fmt.Sprintf("Private DNS zone %s, linked to %s",
+				Detail: fmt.Sprintf("Private DNS zone %s linked to %s",
 					strings.TrimSuffix(pz.zone.Origin(), "."), network)}
 			return st, cnameTarget(r.Answer, qtype)
 		}
@@ -332,7 +332,7 @@ func (m *Model) publicLookup(network, name string, qtype uint16) (Step, string) 
 	if p, ok := m.public[name]; ok {
 		switch {
 		case p.target != "":
-			st.Detail = "public name of workspace " + p.workspace
+			st.Detail = "public DNS"
 			st.Records = []dns.RR{&dns.CNAME{Hdr: header(name, dns.TypeCNAME, CNAMETTL),
 				Target: p.target}}
 			if qtype == dns.TypeCNAME {
@@ -341,14 +341,14 @@ func (m *Model) publicLookup(network, name string, qtype uint16) (Step, string) 
 			return st, p.target
 		case p.linkZone != "" && m.linked(network, p.linkZone):
 			st.Source = SourceCompute
-			st.Detail = fmt.Sprintf("compute instance of workspace %s; %s is linked to %s",
-				p.workspace, strings.TrimSuffix(p.linkZone, "."), network)
+			st.Detail = fmt.Sprintf("compute instance; %s is linked to %s",
+				strings.TrimSuffix(p.linkZone, "."), network)
 			st.Records = addressRecords(name, p.private, qtype, PublicTTL)
 			return st, ""
 		case p.linkZone != "":
 			st.Source = SourceCompute
-			st.Detail = fmt.Sprintf("compute instance of workspace %s; %s is not linked "+
-				"to %s", p.workspace, strings.TrimSuffix(p.linkZone, "."), network)
+			st.Detail = fmt.Sprintf("compute instance; %s is not linked to %s, "+
+				"public address", strings.TrimSuffix(p.linkZone, "."), network)
 		default:
 			st.Detail = "name reported for workspace " + p.workspace
 		}
@@ -356,8 +356,7 @@ func (m *Model) publicLookup(network, name string, qtype uint16) (Step, string) 
 		return st, ""
 	}
 	if addr, ok := m.linkPub[name]; ok {
-		st.Detail = "Private Link name; no Private DNS zone linked to " + network +
-			" holds it, so it resolves publicly"
+		st.Detail = "no Private DNS zone linked to " + network + " holds it: public address"
 		st.Records = addressRecords(name, addr, qtype, PublicTTL)
 		return st, ""
 	}
