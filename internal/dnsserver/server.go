@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/wire"
@@ -170,19 +172,26 @@ const maxUDPQuery = 4096
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, maxUDPQuery); return &b }}
 
-// serveUDP reads queries from c. A query the reply cache can answer is
-// answered right here, without a goroutine or an allocation; any other goes to
-// a goroutine of its own, at most Limits.Queries at once.
+// udpBatch is how many datagrams one system call reads or writes (recvmmsg and
+// sendmmsg on Linux): under load one call serves many queries.
+const udpBatch = 32
+
+// serveUDP reads queries from c in batches. A query the reply cache can answer
+// is answered in the same pass, without a goroutine or an allocation of its own,
+// and the replies of one batch leave in one call; any other query goes to a
+// goroutine of its own, at most Limits.Queries at once.
 func (s *Server) serveUDP(c *net.UDPConn) {
-	var (
-		q   wire.Query
-		buf = make([]byte, 0, dns.MaxMsgSize)
-	)
+	pc := newBatchConn(c)
+	in := make([]ipv4.Message, udpBatch)
+	out := make([]ipv4.Message, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
+		out[i].Buffers = [][]byte{make([]byte, 0, dns.MaxMsgSize)}
+	}
+	var q wire.Query
 	for {
-		bp := bufPool.Get().(*[]byte)
-		n, client, err := c.ReadFromUDPAddrPort(*bp)
+		n, err := pc.ReadBatch(in, 0)
 		if err != nil {
-			bufPool.Put(bp)
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -190,33 +199,77 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			continue
 		}
 
-		packet := (*bp)[:n]
 		st := s.state.Load()
-		parsed := wire.ParseQuery(packet, &q)
-		if reply := st.fast(packet, client.Addr(), true, &q, parsed, buf, s.log); reply != nil {
+		replies := 0
+		for i := range in[:n] {
+			packet := in[i].Buffers[0][:in[i].N]
+			ua, ok := in[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			client := ua.AddrPort()
+			parsed := wire.ParseQuery(packet, &q)
+			buf := out[replies].Buffers[0][:0]
+			if reply := st.fast(packet, client.Addr(), true, &q, parsed, buf, s.log); reply != nil {
+				out[replies].Buffers[0] = reply
+				out[replies].Addr = ua
+				replies++
+				continue
+			}
+			s.slowUDP(c, st, packet, client, q, parsed)
+		}
+		s.writeBatch(pc, out[:replies])
+	}
+}
+
+// slowUDP answers one query in a goroutine of its own, on a copy of packet.
+func (s *Server) slowUDP(c *net.UDPConn, st *State, packet []byte, client netip.AddrPort,
+	q wire.Query, parsed bool) {
+
+	bp := bufPool.Get().(*[]byte)
+	own := (*bp)[:copy(*bp, packet)]
+	s.queries <- struct{}{}
+	s.handlers.Add(1)
+	go func() {
+		defer func() {
+			bufPool.Put(bp)
+			<-s.queries
+			s.handlers.Done()
+		}()
+		reply := s.slow(context.Background(), st, own, client.Addr(), true, &q, parsed)
+		if reply != nil {
 			if _, err := c.WriteToUDPAddrPort(reply, client); err != nil {
 				s.log.Debug("UDP write failed", "client", client, "error", err)
 			}
-			bufPool.Put(bp)
-			continue
 		}
+	}()
+}
 
-		s.queries <- struct{}{}
-		s.handlers.Add(1)
-		go func(q wire.Query) {
-			defer func() {
-				bufPool.Put(bp)
-				<-s.queries
-				s.handlers.Done()
-			}()
-			reply := s.slow(context.Background(), st, packet, client.Addr(), true, &q, parsed)
-			if reply != nil {
-				if _, err := c.WriteToUDPAddrPort(reply, client); err != nil {
-					s.log.Debug("UDP write failed", "client", client, "error", err)
-				}
-			}
-		}(q)
+// writeBatch sends every message of ms, in as few calls as the kernel allows.
+func (s *Server) writeBatch(pc batchConn, ms []ipv4.Message) {
+	for len(ms) > 0 {
+		n, err := pc.WriteBatch(ms, 0)
+		if err != nil {
+			s.log.Debug("UDP write failed", "error", err)
+			n = max(n, 1) // skip the message that failed
+		}
+		ms = ms[n:]
 	}
+}
+
+// batchConn reads and writes several datagrams per system call.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// newBatchConn wraps c for batched I/O: golang.org/x/net's ipv4 or ipv6
+// PacketConn, by the family of the local address (both use the same Message).
+func newBatchConn(c *net.UDPConn) batchConn {
+	if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
+		return ipv4.NewPacketConn(c)
+	}
+	return ipv6.NewPacketConn(c)
 }
 
 // maxPipelined caps the queries of one TCP connection answered at once.
