@@ -153,8 +153,9 @@ func lookupsText(c Chain) string {
 			parts = append(parts, "asked again for "+lk.Name)
 		}
 		for _, rec := range lk.Records {
-			parts = append(parts, fmt.Sprintf("%s %s %s (%ds)", rec.Name, rec.Type,
-				rec.Data, rec.TTL))
+			// The owner is the name asked or the CNAME target before it,
+			// both shown already.
+			parts = append(parts, fmt.Sprintf("%s %s (%ds)", rec.Type, rec.Data, rec.TTL))
 		}
 		switch {
 		case lk.Error != "":
@@ -261,7 +262,10 @@ func (t *textWriter) causes(r *Report) {
 		t.printf("%2d. %s [%s: %d results, %s]\n", i+1, f.Title, f.ID, f.Results,
 			strings.Join(classes, ", "))
 		t.printf("    %s\n", f.Explain)
-		t.printf("    names: %s\n", strings.Join(f.Names, ", "))
+		t.printf("    names:\n")
+		for _, n := range f.Names {
+			t.printf("      %s\n", n)
+		}
 		t.printf("    fix: %s\n", indentLines(f.Fix, "      "))
 	}
 }
