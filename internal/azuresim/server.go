@@ -129,7 +129,7 @@ func (s *Sim) Serve(ctx context.Context) error {
 	}
 	for _, n := range s.cfg.Networks {
 		for _, a := range s.Addrs(n.Name) {
-			s.opts.Log.Info("listening", "network", n.Name, "addr", a,
+			s.opts.Log.Info("listening", "addr", a, "network", n.Name,
 				"transports", "udp,tcp")
 		}
 	}

@@ -275,3 +275,21 @@ func TestServe(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleConfig keeps examples/sim.yaml loadable and on loopback.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := LoadConfig("../../examples/sim.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range cfg.Networks {
+		for _, a := range n.Listen {
+			if !strings.HasPrefix(a, "127.") {
+				t.Errorf("network %s listens on %s, not loopback", n.Name, a)
+			}
+		}
+	}
+	if _, err := NewModel(cfg); err != nil {
+		t.Fatal(err)
+	}
+}
