@@ -217,6 +217,33 @@ func causesOf(r Result, role azureml.Role) []CauseID {
 	return nil
 }
 
+// explainProbes weighs the causes of a wildcard's probe name that does not
+// exist. Where Azure answers without the Private DNS zone (a network not
+// linked to it, or a resolver other than 168.63.129.16), an unknown Private
+// Link name is NXDOMAIN too, so a missing wildcard and a public answer look
+// alike for the probe. Public answers for the other Private Link names of
+// the same server tell which it is: then the probe shares their causes.
+func explainProbes(results []Result) {
+	public := map[string][]CauseID{}
+	for _, r := range results {
+		key := r.Server + " " + r.Hub
+		if r.Class == ClassPublic && r.PrivateLinkSeen && public[key] == nil {
+			public[key] = r.Causes
+		}
+	}
+	for i := range results {
+		r := &results[i]
+		if r.Class != ClassNXPrivateLink || r.Query == r.FQDN {
+			continue
+		}
+		if cs := public[r.Server+" "+r.Hub]; cs != nil {
+			r.Causes = append(append([]CauseID(nil), cs...), CauseRecordMissing)
+		} else {
+			r.Causes = []CauseID{CauseRecordMissing, CauseZoneNotLinked}
+		}
+	}
+}
+
 // compare marks each resolv.conf result whose answer differs from the named
 // DNS server's answer for the same name. results holds the servers of one
 // name next to each other, n per name.

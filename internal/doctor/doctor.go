@@ -181,6 +181,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	close(jobs)
 	wg.Wait()
+	explainProbes(rep.Results)
 	compare(rep.Results, len(opt.Servers))
 	rep.summarize(len(targets))
 	rep.Causes = findings(rep.Results, targets, opt)
