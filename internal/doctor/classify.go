@@ -147,9 +147,9 @@ func classify(t Target, r Result) (Class, string) {
 		return ClassServFail, fmt.Sprintf("the server answered %s", a.Rcode)
 	}
 	want, _ := netip.ParseAddr(t.IP)
-	cls, ev := judge(want, a.Addresses, "A")
+	cls, ev := judge(want, t.wsIPs, a.Addresses, "A")
 	if cls == ClassOK {
-		cls, ev = judge(want, r.AAAA.Addresses, "AAAA")
+		cls, ev = judge(want, t.wsIPs, r.AAAA.Addresses, "AAAA")
 		if cls == ClassOK {
 			ev = "resolves to " + strings.Join(a.Addresses, ", ")
 		}
@@ -162,14 +162,17 @@ func classify(t Target, r Result) (Class, string) {
 }
 
 // judge compares addresses with the wanted one: any public address makes
-// PUBLIC, any other private one WRONG-PRIVATE.
-func judge(want netip.Addr, addrs []string, typ string) (Class, string) {
+// PUBLIC, any other private one WRONG-PRIVATE. The workspace's own
+// endpoint addresses count as private even where a virtual network uses
+// public ranges.
+func judge(want netip.Addr, ws map[netip.Addr]bool, addrs []string,
+	typ string) (Class, string) {
 	var public, other []string
 	for _, s := range addrs {
 		a, err := netip.ParseAddr(s)
 		switch {
 		case err == nil && a.Unmap() == want.Unmap():
-		case err == nil && isPrivate(a):
+		case err == nil && (isPrivate(a) || ws[a.Unmap()]):
 			other = append(other, s)
 		default:
 			public = append(public, s)
