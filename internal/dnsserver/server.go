@@ -29,7 +29,9 @@ type Server struct {
 	log   *slog.Logger
 	state atomic.Pointer[State]
 
-	queries chan struct{} // one token per query being answered
+	queries chan struct{} // one token per slow-path worker or query being answered
+	jobs    chan udpJob   // UDP queries for idle slow-path workers
+	closed  chan struct{} // closed by Close
 	tcpConn chan struct{} // one token per open TCP connection
 
 	mu        sync.Mutex
@@ -47,6 +49,8 @@ func New(l *config.Loaded, log *slog.Logger) *Server {
 		log:     log,
 		queries: make(chan struct{}, l.Limits.Queries),
 		tcpConn: make(chan struct{}, l.Limits.TCPConnections),
+		jobs:    make(chan udpJob),
+		closed:  make(chan struct{}),
 	}
 	s.state.Store(NewState(l, nil, log))
 	return s
@@ -158,6 +162,7 @@ func (s *Server) Close() {
 }
 
 func (s *Server) closeLocked() {
+	s.closeOnce.Do(func() { close(s.closed) })
 	for _, c := range s.udp {
 		c.Close()
 	}
@@ -222,27 +227,73 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	}
 }
 
-// slowUDP answers one query in a goroutine of its own, on a copy of packet.
+// udpJob is a UDP query for the slow path.
+type udpJob struct {
+	conn   *net.UDPConn
+	st     *State
+	bp     *[]byte // pooled buffer holding packet
+	packet []byte
+	client netip.AddrPort
+	q      wire.Query
+	parsed bool
+}
+
+// workerIdle is how long a slow-path worker waits for work before it exits.
+const workerIdle = 30 * time.Second
+
+// slowUDP hands one query to a slow-path worker, on a copy of packet. Workers
+// are long-lived goroutines, so their stacks have already grown to what a
+// forwarded query needs; a new worker starts only when every worker is busy,
+// up to Limits.Queries of them, and beyond that the read loop waits.
 func (s *Server) slowUDP(c *net.UDPConn, st *State, packet []byte, client netip.AddrPort,
 	q wire.Query, parsed bool) {
 
 	bp := bufPool.Get().(*[]byte)
-	own := (*bp)[:copy(*bp, packet)]
-	s.queries <- struct{}{}
+	j := udpJob{conn: c, st: st, bp: bp, packet: (*bp)[:copy(*bp, packet)], client: client,
+		q: q, parsed: parsed}
 	s.handlers.Add(1)
-	go func() {
-		defer func() {
-			bufPool.Put(bp)
-			<-s.queries
-			s.handlers.Done()
-		}()
-		reply := s.slow(context.Background(), st, own, client.Addr(), true, &q, parsed)
-		if reply != nil {
-			if _, err := c.WriteToUDPAddrPort(reply, client); err != nil {
-				s.log.Debug("UDP write failed", "client", client, "error", err)
-			}
+	select {
+	case s.jobs <- j:
+		return
+	default:
+	}
+	select {
+	case s.jobs <- j:
+	case s.queries <- struct{}{}:
+		go s.worker(j)
+	}
+}
+
+// worker answers slow-path jobs until it has been idle for workerIdle or the
+// server closes.
+func (s *Server) worker(j udpJob) {
+	defer func() { <-s.queries }()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		s.runJob(&j)
+		idle.Reset(workerIdle)
+		select {
+		case j = <-s.jobs:
+		case <-idle.C:
+			return
+		case <-s.closed:
+			return
 		}
+	}
+}
+
+func (s *Server) runJob(j *udpJob) {
+	defer func() {
+		bufPool.Put(j.bp)
+		s.handlers.Done()
 	}()
+	reply := s.slow(context.Background(), j.st, j.packet, j.client.Addr(), true, &j.q, j.parsed)
+	if reply != nil {
+		if _, err := j.conn.WriteToUDPAddrPort(reply, j.client); err != nil {
+			s.log.Debug("UDP write failed", "client", j.client, "error", err)
+		}
+	}
 }
 
 // writeBatch sends every message of ms, in as few calls as the kernel allows.

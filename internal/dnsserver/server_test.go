@@ -26,7 +26,7 @@ zones:
       www 300 IN A 10.0.0.1
 `
 
-func newServer(t *testing.T, text string) *Server {
+func newServer(t testing.TB, text string) *Server {
 	t.Helper()
 	l, err := config.Parse([]byte(text), "test.yaml")
 	if err != nil {
@@ -36,7 +36,7 @@ func newServer(t *testing.T, text string) *Server {
 }
 
 // running starts s on loopback and stops it when the test ends.
-func running(t *testing.T, s *Server) string {
+func running(t testing.TB, s *Server) string {
 	t.Helper()
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 type Upstream struct {
 	addr string        // host:port
 	sem  chan struct{} // one token per query in flight
+	udp  socketPool    // idle UDP sockets connected to addr
 
 	mu        sync.Mutex
 	fails     int       // consecutive failures; guarded by mu
@@ -35,7 +36,10 @@ const (
 )
 
 func newUpstream(addr string, maxInflight int) *Upstream {
-	return &Upstream{addr: hostPort(addr), sem: make(chan struct{}, maxInflight)}
+	u := &Upstream{addr: hostPort(addr), sem: make(chan struct{}, maxInflight)}
+	u.udp.addr = u.addr
+	u.udp.maxIdle = maxInflight // a socket for every query that may be in flight
+	return u
 }
 
 // Addr returns the upstream's host:port.
@@ -99,62 +103,155 @@ func (u *Upstream) markFailed(log *slog.Logger, rule string, err error, resp *dn
 	}
 }
 
-// exchange sends one query over UDP from a fresh socket, so that each query has
-// a new random source port (RFC 5452 section 9.2), and retries over TCP when
-// the answer is truncated. Replies that do not match the query are ignored.
+// exchange sends one query over UDP and retries over TCP when the answer is
+// truncated. Replies that do not match the query are ignored.
 func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool, udpSize uint16) (*dns.Msg, error) {
 	u.queries.Add(1)
 	query := newQuery(q, do, udpSize)
 
-	resp, err := u.roundTrip(ctx, "udp", query, udpSize)
+	resp, err := u.udpRoundTrip(ctx, query, udpSize)
 	if err != nil {
 		return nil, err
 	}
 	if resp.Truncated {
-		return u.roundTrip(ctx, "tcp", query, udpSize)
+		return u.tcpRoundTrip(ctx, query)
 	}
 	return resp, nil
 }
 
 var errMismatch = errors.New("reply does not match the query")
 
-func (u *Upstream) roundTrip(ctx context.Context, network string, query *dns.Msg, udpSize uint16) (*dns.Msg, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, u.addr)
+// udpRoundTrip sends query from a socket of the pool and waits for the reply
+// that matches it. A reply with another ID or question may be a spoofing
+// attempt, or a late answer to an earlier query: it is dropped and the wait
+// goes on (RFC 5452 section 9.1). The socket is connected, so the kernel
+// drops datagrams from any other address.
+func (u *Upstream) udpRoundTrip(ctx context.Context, query *dns.Msg, udpSize uint16) (*dns.Msg, error) {
+	sock, err := u.udp.get()
 	if err != nil {
-		return nil, fmt.Errorf("dialing %s: %w", network, err)
+		return nil, fmt.Errorf("opening a UDP socket: %w", err)
 	}
-	defer conn.Close()
+	clean := false
+	defer func() { u.udp.put(sock, clean) }()
+
 	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
+		sock.conn.SetDeadline(deadline)
 	}
 	// Cancellation of ctx (another attempt won) ends the wait at once.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { sock.conn.SetDeadline(time.Now()) })
 	defer stop()
 
-	co := &dns.Conn{Conn: conn, UDPSize: udpSize}
-	if err := co.WriteMsg(query); err != nil {
-		return nil, fmt.Errorf("sending over %s: %w", network, err)
+	out, err := query.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the query: %w", err)
 	}
+	if _, err := sock.conn.Write(out); err != nil {
+		return nil, fmt.Errorf("sending over udp: %w", err)
+	}
+	buf := make([]byte, max(int(udpSize), 512))
 	for {
-		resp, err := co.ReadMsg()
+		n, err := sock.conn.Read(buf)
 		if err != nil {
 			var nerr net.Error
 			if errors.As(err, &nerr) && nerr.Timeout() {
 				return nil, ErrTimeout
 			}
-			if resp == nil || network == "tcp" {
-				return nil, fmt.Errorf("reading over %s: %w", network, err)
-			}
-			continue // a packet that does not parse: keep waiting for the real one
+			return nil, fmt.Errorf("reading over udp: %w", err)
 		}
-		if matches(query, resp) {
-			return resp, nil
+		resp := new(dns.Msg)
+		if resp.Unpack(buf[:n]) != nil || !matches(query, resp) {
+			continue
 		}
-		if network == "tcp" {
-			return nil, errMismatch
-		}
-		// On UDP a mismatched reply may be a spoofing attempt: drop it and keep
-		// listening for the real one (RFC 5452 section 9.1).
+		clean = true
+		return resp, nil
 	}
+}
+
+// tcpRoundTrip sends query over a new TCP connection.
+func (u *Upstream) tcpRoundTrip(ctx context.Context, query *dns.Msg) (*dns.Msg, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dialing tcp: %w", err)
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+
+	co := &dns.Conn{Conn: conn}
+	if err := co.WriteMsg(query); err != nil {
+		return nil, fmt.Errorf("sending over tcp: %w", err)
+	}
+	resp, err := co.ReadMsg()
+	if err != nil {
+		var nerr net.Error
+		if errors.As(err, &nerr) && nerr.Timeout() {
+			return nil, ErrTimeout
+		}
+		return nil, fmt.Errorf("reading over tcp: %w", err)
+	}
+	if !matches(query, resp) {
+		return nil, errMismatch
+	}
+	return resp, nil
+}
+
+// socketPool keeps connected UDP sockets to one upstream for reuse: opening a
+// socket per query costs several system calls, more than the query itself.
+// A socket serves one query at a time, goes back to the pool only after a
+// clean exchange (so no late reply is pending on it), and is closed after
+// maxSocketUses queries, so that the source port still changes often (RFC
+// 5452 section 9.2 asks for unpredictable ports; the query ID and the
+// question are checked as well).
+type socketPool struct {
+	addr    string
+	maxIdle int
+	mu      sync.Mutex
+	free    []*pooledSocket // guarded by mu
+}
+
+type pooledSocket struct {
+	conn *net.UDPConn
+	uses int
+}
+
+const maxSocketUses = 64
+
+func (p *socketPool) get() (*pooledSocket, error) {
+	p.mu.Lock()
+	if n := len(p.free); n > 0 {
+		s := p.free[n-1]
+		p.free = p.free[:n-1]
+		p.mu.Unlock()
+		s.uses++
+		return s, nil
+	}
+	p.mu.Unlock()
+
+	ua, err := net.ResolveUDPAddr("udp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.DialUDP("udp", nil, ua)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledSocket{conn: c, uses: 1}, nil
+}
+
+func (p *socketPool) put(s *pooledSocket, clean bool) {
+	if clean && s.uses < maxSocketUses {
+		s.conn.SetDeadline(time.Time{})
+		p.mu.Lock()
+		if len(p.free) < p.maxIdle {
+			p.free = append(p.free, s)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+	}
+	s.conn.Close()
 }
