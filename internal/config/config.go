@@ -59,6 +59,20 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
+	// HTTP serves metrics, health and a status page; off when not set.
+	HTTP HTTP `yaml:"http"`
+}
+
+// HTTP is the listener for operations: /metrics, /health, /ready and the
+// status page.
+type HTTP struct {
+	// Listen is the ip:port to serve on; empty turns the listener off. An
+	// address beyond loopback exposes the status page and the resolve form to
+	// that network: set Token then.
+	Listen string `yaml:"listen"`
+	// Token, when set, is required as "Authorization: Bearer TOKEN" on every
+	// path but /health and /ready.
+	Token string `yaml:"token"`
 }
 
 // ForwardRule sends the names under Zones to Upstreams.
@@ -318,6 +332,11 @@ func (l *Loaded) check(d *decoder, dir string) {
 	l.loadZones(d, dir)
 	l.loadHosts(d, dir)
 	l.checkLimits(d)
+	if c.HTTP.Listen != "" {
+		if err := checkListen(c.HTTP.Listen); err != nil {
+			d.at("http.listen", "%v", err)
+		}
+	}
 }
 
 func checkListen(addr string) error {

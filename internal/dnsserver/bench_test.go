@@ -65,7 +65,7 @@ func BenchmarkFastPathHit(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		pkt := qs[i%len(qs)]
 		parsed := parseQuery(pkt, &q)
-		if st.fast(pkt, loopback, true, &q, parsed, buf, s.log) == nil {
+		if s.fast(st, pkt, loopback, true, &q, parsed, buf) == nil {
 			b.Fatal("fast path missed")
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/pedns/pedns/internal/forward"
 	"github.com/pedns/pedns/internal/resolve"
 	"github.com/pedns/pedns/internal/wire"
 )
@@ -29,7 +30,7 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 	st := s.state.Load()
 	var q wire.Query
 	parsed := wire.ParseQuery(packet, &q)
-	if out := st.fast(packet, client, udp, &q, parsed, nil, s.log); out != nil {
+	if out := s.fast(st, packet, client, udp, &q, parsed, nil); out != nil {
 		return out
 	}
 	return s.slow(ctx, st, packet, client, udp, &q, parsed)
@@ -37,8 +38,8 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 
 // fast answers a plain query from the reply cache, writing into buf. It returns
 // nil when the query is not plain (parsed is false), not allowed, or not cached.
-func (st *State) fast(packet []byte, client netip.Addr, udp bool, q *wire.Query, parsed bool,
-	buf []byte, log *slog.Logger) []byte {
+func (s *Server) fast(st *State, packet []byte, client netip.Addr, udp bool, q *wire.Query,
+	parsed bool, buf []byte) []byte {
 
 	if !parsed || !st.allowed(client) {
 		return nil
@@ -49,14 +50,58 @@ func (st *State) fast(packet []byte, client netip.Addr, udp bool, q *wire.Query,
 		return nil
 	}
 	out := r.WriteTo(buf, packet, q, now)
-	if st.logQueries {
-		req := new(dns.Msg)
-		req.Unpack(packet)
-		log.Info("query", "client", client, "qname", req.Question[0].Name,
-			"qtype", dns.TypeToString[q.Qtype], "rcode", dns.RcodeToString[int(out[3]&0x0f)],
-			"source", r.Source, "duration", time.Duration(time.Now().UnixNano()-now))
+
+	if st.logQueries || s.observer != nil {
+		ev := QueryEvent{Client: client, Qtype: q.Qtype, Rcode: int(out[3] & 0x0f),
+			Source: r.Source, Duration: time.Duration(time.Now().UnixNano() - now)}
+		if st.logQueries {
+			// The name is decoded only when someone reads it.
+			ev.Qname, _, _ = dns.UnpackDomainName(packet, headerLen)
+		}
+		s.observe(st, ev)
 	}
 	return out
+}
+
+// QueryEvent describes one answered query, for the query log and metrics.
+type QueryEvent struct {
+	Client   netip.Addr
+	Qname    string // empty unless the query log is on
+	Qtype    uint16
+	Rcode    int
+	Source   string // the resolve source of the last step, or "none"
+	Duration time.Duration
+}
+
+// Observer is told of every answered query and every refused client. Metrics
+// implement it. Calls come from the query path: they must be quick and safe for
+// concurrent use.
+type Observer interface {
+	Query(ev QueryEvent)
+	Refused(client netip.Addr)
+}
+
+// Option configures a Server at New.
+type Option func(*Server)
+
+// WithObserver has o told of every query and refused client.
+func WithObserver(o Observer) Option { return func(s *Server) { s.observer = o } }
+
+// WithForwardObserver has o told of every upstream attempt and merged query.
+func WithForwardObserver(o forward.Observer) Option {
+	return func(s *Server) { s.fwdObserver = o }
+}
+
+// observe logs ev when the query log is on and hands it to the observer.
+func (s *Server) observe(st *State, ev QueryEvent) {
+	if st.logQueries {
+		s.log.Info("query", "client", ev.Client, "qname", ev.Qname,
+			"qtype", dns.TypeToString[ev.Qtype], "rcode", dns.RcodeToString[ev.Rcode],
+			"source", ev.Source, "duration", ev.Duration)
+	}
+	if s.observer != nil {
+		s.observer.Query(ev)
+	}
 }
 
 // replySize is the most bytes a reply to q may take: 512 over UDP without
@@ -92,13 +137,16 @@ func (s *Server) slow(ctx context.Context, st *State, packet []byte, client neti
 	if !st.allowed(client) {
 		// No upstream traffic and a reply never larger than the query: the
 		// header and question of the query, nothing else.
-		s.metricRefused()
+		s.refused.Add(1)
+		if s.observer != nil {
+			s.observer.Refused(client)
+		}
 		resp := new(dns.Msg)
 		resp.SetRcode(req, dns.RcodeRefused)
 		return st.pack(resp, req, udp, s.log)
 	}
 
-	resp, ans := st.answer(ctx, req, client, s.log)
+	resp, ans := s.answer(ctx, st, req, client)
 	out := st.pack(resp, req, udp, s.log)
 	if parsed && ans != nil && reusable(ans) {
 		local := ans.Authoritative
@@ -157,8 +205,8 @@ func headerOnly(packet []byte, rcode int) []byte {
 
 // answer resolves req and builds the reply message. The pipeline's answer is
 // returned too when the question went through it.
-func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr,
-	log *slog.Logger) (*dns.Msg, *resolve.Answer) {
+func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
+	client netip.Addr) (*dns.Msg, *resolve.Answer) {
 
 	start := time.Now()
 	resp := new(dns.Msg)
@@ -181,15 +229,14 @@ func (st *State) answer(ctx context.Context, req *dns.Msg, client netip.Addr,
 		ans = st.resolveInto(ctx, req, resp, opt != nil && opt.Do())
 	}
 
-	if st.logQueries && len(req.Question) == 1 {
-		q := req.Question[0]
-		source := resolve.SourceNone
+	if len(req.Question) == 1 {
+		ev := QueryEvent{Client: client, Qname: req.Question[0].Name,
+			Qtype: req.Question[0].Qtype, Rcode: resp.Rcode, Source: resolve.SourceNone,
+			Duration: time.Since(start)}
 		if ans != nil {
-			source = ans.Source()
+			ev.Source = ans.Source()
 		}
-		log.Info("query", "client", client, "qname", q.Name, "qtype", dns.TypeToString[q.Qtype],
-			"rcode", dns.RcodeToString[resp.Rcode], "source", source,
-			"duration", time.Since(start))
+		s.observe(st, ev)
 	}
 	return resp, ans
 }

@@ -21,13 +21,16 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/pedns/pedns/internal/config"
+	"github.com/pedns/pedns/internal/forward"
 	"github.com/pedns/pedns/internal/wire"
 )
 
 // Server answers DNS queries over UDP and TCP.
 type Server struct {
-	log   *slog.Logger
-	state atomic.Pointer[State]
+	log         *slog.Logger
+	state       atomic.Pointer[State]
+	observer    Observer         // may be nil
+	fwdObserver forward.Observer // may be nil
 
 	queries chan struct{} // one token per slow-path worker or query being answered
 	jobs    chan udpJob   // UDP queries for idle slow-path workers
@@ -40,11 +43,12 @@ type Server struct {
 	handlers  sync.WaitGroup // queries and connections in progress
 	ready     atomic.Bool
 	refused   atomic.Int64
+	reloads   atomic.Int64
 	closeOnce sync.Once
 }
 
 // New makes a server for the loaded configuration l. It does not listen yet.
-func New(l *config.Loaded, log *slog.Logger) *Server {
+func New(l *config.Loaded, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{
 		log:     log,
 		queries: make(chan struct{}, l.Limits.Queries),
@@ -52,7 +56,10 @@ func New(l *config.Loaded, log *slog.Logger) *Server {
 		jobs:    make(chan udpJob),
 		closed:  make(chan struct{}),
 	}
-	s.state.Store(NewState(l, nil, log))
+	for _, o := range opts {
+		o(s)
+	}
+	s.state.Store(NewState(l, nil, log, s.fwdObserver))
 	return s
 }
 
@@ -64,7 +71,8 @@ func (s *Server) State() *State { return s.state.Load() }
 // fixed at start: a change to them is logged and takes a restart.
 func (s *Server) Reload(l *config.Loaded) {
 	old := s.state.Load()
-	s.state.Store(NewState(l, old, s.log))
+	s.state.Store(NewState(l, old, s.log, s.fwdObserver))
+	s.reloads.Add(1)
 	if fmt.Sprint(old.Config.Listen) != fmt.Sprint(l.Listen) ||
 		old.Config.Limits.Queries != l.Limits.Queries ||
 		old.Config.Limits.TCPConnections != l.Limits.TCPConnections {
@@ -76,10 +84,11 @@ func (s *Server) Reload(l *config.Loaded) {
 // Ready reports whether every listener is bound.
 func (s *Server) Ready() bool { return s.ready.Load() }
 
+// Reloads returns the number of configurations swapped in by Reload.
+func (s *Server) Reloads() int64 { return s.reloads.Load() }
+
 // Refused returns the number of queries refused by the access list.
 func (s *Server) Refused() int64 { return s.refused.Load() }
-
-func (s *Server) metricRefused() { s.refused.Add(1) }
 
 // Listen binds UDP and TCP on every listen address of the configuration. On
 // error, nothing stays bound.
@@ -215,7 +224,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			client := ua.AddrPort()
 			parsed := wire.ParseQuery(packet, &q)
 			buf := out[replies].Buffers[0][:0]
-			if reply := st.fast(packet, client.Addr(), true, &q, parsed, buf, s.log); reply != nil {
+			if reply := s.fast(st, packet, client.Addr(), true, &q, parsed, buf); reply != nil {
 				out[replies].Buffers[0] = reply
 				out[replies].Addr = ua
 				replies++

@@ -34,10 +34,11 @@ type State struct {
 
 // NewState builds the query path of l. When prev is given and l keeps its cache
 // settings and forward rules, the cache of prev is carried over, so a reload
-// that changes only local data keeps every cached answer; otherwise the cache
+// that changes only local data keeps every cached answer. obs, which may be
+// nil, is told of every upstream attempt; otherwise the cache
 // starts empty, so that answers from an upstream no longer configured are not
 // served.
-func NewState(l *config.Loaded, prev *State, log *slog.Logger) *State {
+func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Observer) *State {
 	c := l.Config
 	var ch *cache.Cache
 	if prev != nil && reflect.DeepEqual(prev.Config.Cache, c.Cache) &&
@@ -58,6 +59,7 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger) *State {
 		Timeout:     c.Upstream.Timeout.D(),
 		MaxInflight: c.Upstream.MaxInflight,
 		UDPSize:     uint16(c.Limits.UDPSize),
+		Observer:    obs,
 	}
 	var rules []resolve.Rule
 	for _, r := range c.Forward {

@@ -37,6 +37,44 @@ type Options struct {
 	MaxInflight int
 	// UDPSize is the EDNS0 buffer size offered to upstreams. Default 1232.
 	UDPSize uint16
+	// Observer, when set, is told of every attempt and merged query.
+	Observer Observer
+}
+
+// Observer is told what the forwarder does, for metrics. Calls come from the
+// query path: they must be quick and safe for concurrent use.
+type Observer interface {
+	// Attempt reports one attempt to upstream for rule: how long it took and
+	// its outcome, one of the Outcome constants.
+	Attempt(rule, upstream string, rtt time.Duration, outcome string)
+	// Merged reports a query that waited on an identical one in flight.
+	Merged(rule string)
+}
+
+// Outcomes of an attempt, as Observer.Attempt reports them.
+const (
+	OutcomeOK       = "ok"
+	OutcomeServfail = "servfail"
+	OutcomeRefused  = "refused"
+	OutcomeTimeout  = "timeout"
+	OutcomeNetwork  = "network"
+	OutcomeCanceled = "canceled"
+)
+
+func outcome(resp *dns.Msg, err error) string {
+	switch {
+	case errors.Is(err, ErrTimeout):
+		return OutcomeTimeout
+	case errors.Is(err, context.Canceled):
+		return OutcomeCanceled
+	case err != nil:
+		return OutcomeNetwork
+	case resp.Rcode == dns.RcodeServerFailure:
+		return OutcomeServfail
+	case resp.Rcode == dns.RcodeRefused:
+		return OutcomeRefused
+	}
+	return OutcomeOK
 }
 
 // Defaults for Options.
@@ -133,6 +171,9 @@ func (f *Forwarder) Exchange(ctx context.Context, q dns.Question, do bool) (Resu
 	f.mu.Lock()
 	if fl, ok := f.inflight[key]; ok {
 		f.mu.Unlock()
+		if f.opts.Observer != nil {
+			f.opts.Observer.Merged(f.name)
+		}
 		select {
 		case <-fl.done:
 			return Result{Msg: fl.resp, From: fl.from, Merged: true}, fl.err
@@ -188,7 +229,15 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.
 			running++
 			go func() {
 				defer u.release()
+				start := time.Now()
 				resp, err := u.exchange(ctx, q, do, f.opts.UDPSize)
+				if f.opts.Observer != nil {
+					oc := outcome(resp, err)
+					if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+						oc = OutcomeCanceled // another attempt won
+					}
+					f.opts.Observer.Attempt(f.name, u.addr, time.Since(start), oc)
+				}
 				results <- attemptResult{resp: resp, from: u, err: err}
 			}()
 			return true
