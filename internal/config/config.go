@@ -57,6 +57,8 @@ type Config struct {
 	Upstream Upstream `yaml:"upstream"`
 	// Limits protect the server from clients.
 	Limits Limits `yaml:"limits"`
+	// RateLimit caps the UDP responses sent to each client network.
+	RateLimit RateLimit `yaml:"rate_limit"`
 	// Log sets logging.
 	Log Log `yaml:"log"`
 	// HTTP serves metrics, health and a status page; off when not set.
@@ -143,6 +145,24 @@ type Limits struct {
 	Queries int `yaml:"queries"`
 }
 
+// RateLimit caps the UDP responses sent to each client network, against
+// floods with forged source addresses (see internal/ratelimit).
+type RateLimit struct {
+	// ResponsesPerSecond per client prefix; 0 turns the limit off. Default
+	// 2000, far above what one client network asks of a DNS server in a
+	// virtual network. Exempt the on-premises DNS server that forwards to
+	// pedns: all its clients share its address.
+	ResponsesPerSecond *int `yaml:"responses_per_second"`
+	// Slip: past the limit every Slip-th response is sent empty with TC set,
+	// so that a real client retries over TCP; 0 drops them all. Default 2.
+	Slip *int `yaml:"slip"`
+	// IPv4Prefix and IPv6Prefix group clients. Defaults 24 and 56.
+	IPv4Prefix int `yaml:"ipv4_prefix"`
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// Exempt clients are never limited. Default: loopback.
+	Exempt []string `yaml:"exempt"`
+}
+
 // Log sets logging.
 type Log struct {
 	// Level is debug, info, warn or error. Default info.
@@ -167,6 +187,8 @@ const (
 	DefaultTCPConnections = 1000
 	DefaultTCPIdleTimeout = 10 * time.Second
 	DefaultQueries        = 10000
+	DefaultRateLimit      = 2000
+	DefaultSlip           = 2
 )
 
 // DefaultListen is where pedns serves without a listen key.
@@ -186,6 +208,8 @@ type Loaded struct {
 	File string
 	// AllowPrefixes is Allow parsed.
 	AllowPrefixes []netip.Prefix
+	// ExemptPrefixes is RateLimit.Exempt parsed.
+	ExemptPrefixes []netip.Prefix
 	// ZoneData holds the parsed local zones, those built from Workspaces last.
 	ZoneData []*zone.Zone
 	// HostEntries holds the parsed lines of every hosts file.
@@ -309,6 +333,24 @@ func (l *Loaded) setDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	rl := &c.RateLimit
+	if rl.ResponsesPerSecond == nil {
+		rate := DefaultRateLimit
+		rl.ResponsesPerSecond = &rate
+	}
+	if rl.Slip == nil {
+		slip := DefaultSlip
+		rl.Slip = &slip
+	}
+	if rl.IPv4Prefix == 0 {
+		rl.IPv4Prefix = 24
+	}
+	if rl.IPv6Prefix == 0 {
+		rl.IPv6Prefix = 56
+	}
+	if rl.Exempt == nil {
+		rl.Exempt = []string{"127.0.0.0/8", "::1/128"}
+	}
 }
 
 // check validates every field, reads the files the configuration names, and
@@ -332,6 +374,14 @@ func (l *Loaded) check(d *decoder, dir string) {
 	l.loadZones(d, dir)
 	l.loadHosts(d, dir)
 	l.checkLimits(d)
+	for i, s := range c.RateLimit.Exempt {
+		p, err := parsePrefix(s)
+		if err != nil {
+			d.at(fmt.Sprintf("rate_limit.exempt[%d]", i), "%v", err)
+			continue
+		}
+		l.ExemptPrefixes = append(l.ExemptPrefixes, p)
+	}
 	if c.HTTP.Listen != "" {
 		if err := checkListen(c.HTTP.Listen); err != nil {
 			d.at("http.listen", "%v", err)
@@ -600,6 +650,16 @@ func (l *Loaded) checkLimits(d *decoder) {
 	}
 	if c.Limits.UDPSize < 512 || c.Limits.UDPSize > 65535 {
 		d.at("limits.udp_size", "must be between 512 and 65535, not %d", c.Limits.UDPSize)
+	}
+	rl := c.RateLimit
+	if *rl.ResponsesPerSecond < 0 || *rl.Slip < 0 {
+		d.at("rate_limit", "responses_per_second and slip must not be negative")
+	}
+	if rl.IPv4Prefix < 1 || rl.IPv4Prefix > 32 {
+		d.at("rate_limit.ipv4_prefix", "must be between 1 and 32, not %d", rl.IPv4Prefix)
+	}
+	if rl.IPv6Prefix < 1 || rl.IPv6Prefix > 128 {
+		d.at("rate_limit.ipv6_prefix", "must be between 1 and 128, not %d", rl.IPv6Prefix)
 	}
 	if c.Limits.TCPConnections < 0 || c.Limits.Queries < 0 {
 		d.at("limits", "limits must not be negative")

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/forward"
+	"github.com/pedns/pedns/internal/ratelimit"
 	"github.com/pedns/pedns/internal/wire"
 )
 
@@ -225,6 +226,12 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			parsed := wire.ParseQuery(packet, &q)
 			buf := out[replies].Buffers[0][:0]
 			if reply := s.fast(st, packet, client.Addr(), true, &q, parsed, buf); reply != nil {
+				switch st.limiter.Check(client.Addr(), time.Now().UnixNano()) {
+				case ratelimit.Drop:
+					continue
+				case ratelimit.Truncate:
+					reply = truncated(buf, packet[:q.QEnd])
+				}
 				out[replies].Buffers[0] = reply
 				out[replies].Addr = ua
 				replies++
@@ -299,10 +306,32 @@ func (s *Server) runJob(j *udpJob) {
 	}()
 	reply := s.slow(context.Background(), j.st, j.packet, j.client.Addr(), true, &j.q, j.parsed)
 	if reply != nil {
+		switch j.st.limiter.Check(j.client.Addr(), time.Now().UnixNano()) {
+		case ratelimit.Drop:
+			return
+		case ratelimit.Truncate:
+			if !j.parsed {
+				return
+			}
+			reply = truncated(nil, j.packet[:j.q.QEnd])
+		}
 		if _, err := j.conn.WriteToUDPAddrPort(reply, j.client); err != nil {
 			s.log.Debug("UDP write failed", "client", j.client, "error", err)
 		}
 	}
+}
+
+// truncated writes into buf the reply that the rate limiter slips through: the
+// header and question of the query, no records, TC set, so that a real client
+// retries over TCP.
+func truncated(buf, query []byte) []byte {
+	out := append(buf[:0], query...)
+	out[2] = 0x80 | 0x02 | out[2]&0x79 // QR, TC; keep opcode and RD
+	out[3] = 0x80                      // RA, NOERROR
+	for i := 6; i < headerLen; i++ {
+		out[i] = 0 // no answer, authority or additional records
+	}
+	return out
 }
 
 // writeBatch sends every message of ms, in as few calls as the kernel allows.

@@ -10,6 +10,7 @@ import (
 	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/forward"
 	"github.com/pedns/pedns/internal/hosts"
+	"github.com/pedns/pedns/internal/ratelimit"
 	"github.com/pedns/pedns/internal/resolve"
 	"github.com/pedns/pedns/internal/wire"
 )
@@ -25,6 +26,8 @@ type State struct {
 	// replies keeps packed replies for the fast path. It belongs to this
 	// State alone, so a reload that changes local data never serves old bytes.
 	replies *wire.Replies
+	// limiter caps UDP responses per client network; nil when off.
+	limiter *ratelimit.Limiter
 
 	allow        []netip.Prefix
 	udpSize      int
@@ -80,7 +83,14 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 			StaleTTL: uint32(c.Cache.StaleTTL.D() / time.Second),
 			Log:      log,
 		}),
-		replies:      wire.NewReplies(*c.Cache.Size),
+		replies: wire.NewReplies(*c.Cache.Size),
+		limiter: ratelimit.New(ratelimit.Options{
+			Rate:       *c.RateLimit.ResponsesPerSecond,
+			Slip:       *c.RateLimit.Slip,
+			IPv4Prefix: c.RateLimit.IPv4Prefix,
+			IPv6Prefix: c.RateLimit.IPv6Prefix,
+			Exempt:     l.ExemptPrefixes,
+		}),
 		allow:        l.AllowPrefixes,
 		udpSize:      c.Limits.UDPSize,
 		queryTimeout: c.Upstream.Timeout.D() + time.Second,
@@ -88,6 +98,9 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 	}
 	return st
 }
+
+// Limiter returns the response rate limiter; nil when limiting is off.
+func (st *State) Limiter() *ratelimit.Limiter { return st.limiter }
 
 // Resolver returns the query pipeline of the state.
 func (st *State) Resolver() *resolve.Resolver { return st.resolver }
