@@ -86,3 +86,34 @@ func TestFloodingClientDoesNotStarveOthers(t *testing.T) {
 		t.Error("limiter counted nothing")
 	}
 }
+
+// A client that holds more idle TCP connections than the limit cannot lock
+// others out: the longest idle one is closed to admit a new client.
+func TestTCPConnectionLimit(t *testing.T) {
+	s := newServer(t, "listen: [\"127.0.0.1:0\"]\nlimits: {tcp_connections: 5, tcp_idle_timeout: 30s}\n"+
+		"zones:\n  - name: corp.example\n    records: |\n      www 300 IN A 10.0.0.1\n")
+	addr := running(t, s)
+
+	var hogs []net.Conn
+	for i := 0; i < 8; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hogs = append(hogs, c)
+		time.Sleep(10 * time.Millisecond)
+	}
+	defer func() {
+		for _, c := range hogs {
+			c.Close()
+		}
+	}()
+
+	client := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	for i := 0; i < 3; i++ {
+		resp, _, err := client.Exchange(query("www.corp.example.", dns.TypeA), addr)
+		if err != nil || len(resp.Answer) != 1 {
+			t.Fatalf("new client %d after %d idle connections: %v %v", i, len(hogs), resp, err)
+		}
+	}
+}

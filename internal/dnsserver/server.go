@@ -38,6 +38,9 @@ type Server struct {
 	closed  chan struct{} // closed by Close
 	tcpConn chan struct{} // one token per open TCP connection
 
+	tcpMu      sync.Mutex
+	tcpClients map[*tcpClient]struct{} // open TCP connections; guarded by tcpMu
+
 	mu        sync.Mutex
 	udp       []*net.UDPConn // guarded by mu
 	tcp       []net.Listener // guarded by mu
@@ -55,7 +58,9 @@ func New(l *config.Loaded, log *slog.Logger, opts ...Option) *Server {
 		queries: make(chan struct{}, l.Limits.Queries),
 		tcpConn: make(chan struct{}, l.Limits.TCPConnections),
 		jobs:    make(chan udpJob),
-		closed:  make(chan struct{}),
+
+		tcpClients: map[*tcpClient]struct{}{},
+		closed:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -375,28 +380,78 @@ func (s *Server) serveTCP(l net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		select {
-		case s.tcpConn <- struct{}{}:
-		default:
+		if !s.admitTCP() {
 			s.log.Debug("TCP connection limit reached", "client", conn.RemoteAddr())
 			conn.Close()
 			continue
 		}
+
+		tc := &tcpClient{conn: conn}
+		tc.lastActive.Store(time.Now().UnixNano())
+		s.tcpMu.Lock()
+		s.tcpClients[tc] = struct{}{}
+		s.tcpMu.Unlock()
 		s.handlers.Add(1)
 		go func() {
 			defer func() {
 				conn.Close()
+				s.tcpMu.Lock()
+				delete(s.tcpClients, tc)
+				s.tcpMu.Unlock()
 				<-s.tcpConn
 				s.handlers.Done()
 			}()
-			s.serveConn(conn)
+			s.serveConn(tc)
 		}()
+	}
+}
+
+// tcpClient is one open TCP connection, as the connection limit sees it.
+type tcpClient struct {
+	conn       net.Conn
+	lastActive atomic.Int64 // unix nanoseconds of the last query read
+	pending    atomic.Int32 // queries read and not yet answered
+}
+
+// admitTCP takes a connection slot. At the limit it closes the connection that
+// has been idle longest, with no query pending, to make room: otherwise a
+// client holding connections open would lock every other client out of TCP,
+// the transport that truncated and rate-limited answers depend on.
+func (s *Server) admitTCP() bool {
+	select {
+	case s.tcpConn <- struct{}{}:
+		return true
+	default:
+	}
+
+	var victim *tcpClient
+	s.tcpMu.Lock()
+	for tc := range s.tcpClients {
+		if tc.pending.Load() == 0 &&
+			(victim == nil || tc.lastActive.Load() < victim.lastActive.Load()) {
+			victim = tc
+		}
+	}
+	s.tcpMu.Unlock()
+	if victim == nil {
+		return false
+	}
+	s.log.Debug("TCP connection limit reached: closing the longest idle connection",
+		"client", victim.conn.RemoteAddr())
+	victim.conn.Close()
+
+	select {
+	case s.tcpConn <- struct{}{}:
+		return true
+	case <-time.After(time.Second):
+		return false
 	}
 }
 
 // serveConn answers the queries of one TCP connection (RFC 7766): several may
 // be in flight at once and their replies may come back in any order.
-func (s *Server) serveConn(conn net.Conn) {
+func (s *Server) serveConn(tc *tcpClient) {
+	conn := tc.conn
 	client := netip.Addr{}
 	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
 		client = ap.Addr()
@@ -419,11 +474,14 @@ func (s *Server) serveConn(conn net.Conn) {
 		if _, err := io.ReadFull(conn, msg); err != nil {
 			return
 		}
+		tc.lastActive.Store(time.Now().UnixNano())
 
 		slots <- struct{}{}
 		pending.Add(1)
+		tc.pending.Add(1)
 		go func() {
 			defer func() {
+				tc.pending.Add(-1)
 				<-slots
 				pending.Done()
 			}()
