@@ -78,6 +78,7 @@ func (s *Server) State() *State { return s.state.Load() }
 func (s *Server) Reload(l *config.Loaded) {
 	old := s.state.Load()
 	s.state.Store(NewState(l, old, s.log, s.fwdObserver))
+	old.Close()
 	s.reloads.Add(1)
 	if fmt.Sprint(old.Config.Listen) != fmt.Sprint(l.Listen) ||
 		old.Config.Limits.Queries != l.Limits.Queries ||
@@ -177,7 +178,10 @@ func (s *Server) Close() {
 }
 
 func (s *Server) closeLocked() {
-	s.closeOnce.Do(func() { close(s.closed) })
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		s.state.Load().Close()
+	})
 	for _, c := range s.udp {
 		c.Close()
 	}

@@ -99,6 +99,14 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 	return st
 }
 
+// Close stops the background work of the state's forwarders (health probes).
+// Queries still in flight on the state may finish.
+func (st *State) Close() {
+	for _, r := range st.rules {
+		r.Forwarder.Close()
+	}
+}
+
 // Limiter returns the response rate limiter; nil when limiting is off.
 func (st *State) Limiter() *ratelimit.Limiter { return st.limiter }
 

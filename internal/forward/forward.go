@@ -118,6 +118,9 @@ type Forwarder struct {
 
 	mu       sync.Mutex
 	inflight map[flightKey]*flight // guarded by mu
+
+	closed    chan struct{} // closed by Close: probes stop
+	closeOnce sync.Once
 }
 
 type flightKey struct {
@@ -141,7 +144,8 @@ func New(name string, addrs []string, opts Options, log *slog.Logger) *Forwarder
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Forwarder{name: name, opts: opts, log: log, inflight: map[flightKey]*flight{}}
+	f := &Forwarder{name: name, opts: opts, log: log, inflight: map[flightKey]*flight{},
+		closed: make(chan struct{})}
 	for _, a := range addrs {
 		f.upstreams = append(f.upstreams, newUpstream(a, opts.MaxInflight))
 	}
@@ -204,13 +208,19 @@ type attemptResult struct {
 
 // resolve runs attempts until one gives a usable answer or Timeout passes.
 func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.Msg, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	// When every upstream is down, one try and SERVFAIL: the probes notice
+	// recovery, and clients (and serve-stale) need a prompt answer meanwhile.
+	order, allDown := f.order()
+	budget := f.opts.Timeout
+	if allDown {
+		budget = min(budget, f.opts.TryTimeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 
 	// Each upstream may be tried once at once after a quick failure (failover),
 	// and one more attempt starts each TryTimeout while none has answered.
-	order := f.order()
-	maxAttempts := len(order) + int(f.opts.Timeout/f.opts.TryTimeout)
+	maxAttempts := len(order) + int(budget/f.opts.TryTimeout)
 	results := make(chan attemptResult, maxAttempts)
 	attempts, running := 0, 0
 	var (
@@ -231,13 +241,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.
 				defer u.release()
 				start := time.Now()
 				resp, err := u.exchange(ctx, q, do, f.opts.UDPSize)
-				if f.opts.Observer != nil {
-					oc := outcome(resp, err)
-					if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-						oc = OutcomeCanceled // another attempt won
-					}
-					f.opts.Observer.Attempt(f.name, u.addr, time.Since(start), oc)
-				}
+				f.judge(ctx, u, resp, err, time.Since(start))
 				results <- attemptResult{resp: resp, from: u, err: err}
 			}()
 			return true
@@ -263,10 +267,8 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.
 		case r := <-results:
 			running--
 			if r.err == nil && usable(r.resp) {
-				r.from.markUp(f.log, f.name)
 				return r.resp, r.from.addr, nil
 			}
-			r.from.markFailed(f.log, f.name, r.err, r.resp)
 			if r.err != nil {
 				lastErr = fmt.Errorf("upstream %s: %w", r.from.addr, r.err)
 			} else {
@@ -296,23 +298,80 @@ func usable(m *dns.Msg) bool {
 	return m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeRefused
 }
 
+// judge updates the health of u after one attempt and tells the observer. An
+// answer marks u up. A timeout or a network error marks it down: so does an
+// attempt cut short because another upstream answered first, when it had
+// already gone a whole TryTimeout without answering. A SERVFAIL or REFUSED
+// only moves the query on: it is often about one name, not the server.
+func (f *Forwarder) judge(ctx context.Context, u *Upstream, resp *dns.Msg, err error,
+	rtt time.Duration) {
+
+	oc := outcome(resp, err)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		oc = OutcomeCanceled
+	}
+	if f.opts.Observer != nil {
+		f.opts.Observer.Attempt(f.name, u.addr, rtt, oc)
+	}
+
+	switch {
+	case oc == OutcomeOK:
+		u.markUp(f.log, f.name)
+	case oc == OutcomeTimeout || oc == OutcomeNetwork ||
+		(oc == OutcomeCanceled && rtt >= f.opts.TryTimeout):
+		if u.markFailed(f.log, f.name, err, resp) {
+			go f.probe(u)
+		}
+	}
+}
+
+// probe asks a downed upstream for the SOA of the rule's zone until it gives a
+// usable answer, then marks it up, so that recovery is noticed without
+// sending clients' queries to a dead server. It stops when the forwarder is
+// closed.
+func (f *Forwarder) probe(u *Upstream) {
+	q := dns.Question{Name: dns.Fqdn(f.name), Qtype: dns.TypeSOA, Qclass: dns.ClassINET}
+	wait := probeEvery
+	for {
+		select {
+		case <-f.closed:
+			return
+		case <-time.After(wait):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.TryTimeout)
+		resp, err := u.exchange(ctx, q, false, f.opts.UDPSize)
+		cancel()
+		if err == nil && usable(resp) {
+			u.markUp(f.log, f.name)
+			return
+		}
+		wait = min(wait*2, probeMax)
+	}
+}
+
+// Close stops the forwarder's background probes. Queries may still use it.
+func (f *Forwarder) Close() {
+	f.closeOnce.Do(func() { close(f.closed) })
+}
+
 // order returns the upstreams to try: healthy ones first, in configuration
 // order, then those marked down, so that a dead upstream costs nothing while
-// another one answers, yet is still used when it is the only hope.
-func (f *Forwarder) order() []*Upstream {
-	now := time.Now()
-	out := make([]*Upstream, 0, len(f.upstreams))
+// another one answers, yet is still used when it is the only hope. allDown
+// reports that no upstream is healthy.
+func (f *Forwarder) order() (out []*Upstream, allDown bool) {
+	out = make([]*Upstream, 0, len(f.upstreams))
 	for _, u := range f.upstreams {
-		if u.healthy(now) {
+		if u.Healthy() {
 			out = append(out, u)
 		}
 	}
+	allDown = len(out) == 0
 	for _, u := range f.upstreams {
-		if !u.healthy(now) {
+		if !u.Healthy() {
 			out = append(out, u)
 		}
 	}
-	return out
+	return out, allDown
 }
 
 // newQuery builds the message sent upstream: a fresh random ID (RFC 5452

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,5 +287,73 @@ func TestSpoofedRepliesIgnored(t *testing.T) {
 	}
 	if got := res.Msg.Answer[0].(*dns.A).A.String(); got != "10.0.0.1" {
 		t.Errorf("answer %s, want 10.0.0.1 (spoofed replies must be dropped)", got)
+	}
+}
+
+// After the first failure of a dead upstream, queries go straight to the live
+// one: the dead one is marked down, and a probe notices when it returns.
+func TestDeadUpstreamMarkedDownAndProbed(t *testing.T) {
+	var answering atomic.Bool
+	flaky := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		if !answering.Load() {
+			return nil
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		return m
+	})
+	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1", "b.example. 60 IN A 10.0.0.2",
+		"c.example. 60 IN A 10.0.0.3")
+	opts := Options{TryTimeout: 300 * time.Millisecond, Timeout: 3 * time.Second}
+	f := New(".", []string{flaky.Addr, live.Addr}, opts, quiet)
+	defer f.Close()
+
+	if _, err := f.Exchange(context.Background(), question("a.example."), false); err != nil {
+		t.Fatal(err)
+	}
+	// The slow attempt is judged when it is cut short, just after the answer.
+	for i := 0; i < 100 && f.Upstreams()[0].Healthy(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.Upstreams()[0].Healthy() {
+		t.Fatal("the silent upstream is still marked healthy after a try timeout")
+	}
+	for _, name := range []string{"b.example.", "c.example."} {
+		start := time.Now()
+		res, err := f.Exchange(context.Background(), question(name), false)
+		if err != nil || res.From != live.Addr {
+			t.Fatalf("%s: %+v %v", name, res, err)
+		}
+		if d := time.Since(start); d > 150*time.Millisecond {
+			t.Errorf("%s took %v after the dead upstream was marked down", name, d)
+		}
+	}
+
+	answering.Store(true)
+	deadline := time.Now().Add(5 * time.Second)
+	for !f.Upstreams()[0].Healthy() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !f.Upstreams()[0].Healthy() {
+		t.Error("the probe did not notice the upstream's return")
+	}
+}
+
+// With every upstream down, a query fails after one try timeout, not the
+// whole budget.
+func TestAllDownFailsPromptly(t *testing.T) {
+	dead := dnstest.Silent(t)
+	opts := Options{TryTimeout: 200 * time.Millisecond, Timeout: 2 * time.Second}
+	f := New(".", []string{dead.Addr}, opts, quiet)
+	defer f.Close()
+	f.Exchange(context.Background(), question("a.example."), false) // marks it down
+
+	start := time.Now()
+	_, err := f.Exchange(context.Background(), question("b.example."), false)
+	if err == nil {
+		t.Fatal("answer from a silent upstream")
+	}
+	if d := time.Since(start); d > 700*time.Millisecond {
+		t.Errorf("failure took %v with every upstream down, want about one try timeout", d)
 	}
 }

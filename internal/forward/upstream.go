@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -20,19 +19,19 @@ type Upstream struct {
 	sem  chan struct{} // one token per query in flight
 	udp  socketPool    // idle UDP sockets connected to addr
 
-	mu        sync.Mutex
-	fails     int       // consecutive failures; guarded by mu
-	downUntil time.Time // zero when healthy; guarded by mu
+	mu    sync.Mutex
+	fails int  // consecutive failures; guarded by mu
+	down  bool // marked down, a probe running; guarded by mu
 
-	queries, errors atomic.Int64
 }
 
-// Health-tracking constants: an upstream is marked down after downAfter
-// failures in a row, for a backoff that doubles up to maxBackoff.
+// Health tracking: an upstream is marked down after downAfter failures in a
+// row. A probe then asks it every probeEvery, backing off to probeMax, until
+// it answers; real queries go to it only when every upstream is down.
 const (
-	downAfter   = 2
-	baseBackoff = 1 * time.Second
-	maxBackoff  = 30 * time.Second
+	downAfter  = 1
+	probeEvery = 500 * time.Millisecond
+	probeMax   = 15 * time.Second
 )
 
 func newUpstream(addr string, maxInflight int) *Upstream {
@@ -49,12 +48,10 @@ func (u *Upstream) Addr() string { return u.addr }
 func (u *Upstream) Inflight() int { return len(u.sem) }
 
 // Healthy reports whether the upstream is not marked down.
-func (u *Upstream) Healthy() bool { return u.healthy(time.Now()) }
-
-func (u *Upstream) healthy(now time.Time) bool {
+func (u *Upstream) Healthy() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return !now.Before(u.downUntil)
+	return !u.down
 }
 
 func (u *Upstream) acquire() bool {
@@ -70,43 +67,42 @@ func (u *Upstream) release() { <-u.sem }
 
 func (u *Upstream) markUp(log *slog.Logger, rule string) {
 	u.mu.Lock()
-	wasDown := u.fails >= downAfter
-	u.fails = 0
-	u.downUntil = time.Time{}
+	wasDown := u.down
+	u.fails, u.down = 0, false
 	u.mu.Unlock()
 	if wasDown {
 		log.Info("upstream up", "rule", rule, "upstream", u.addr)
 	}
 }
 
-func (u *Upstream) markFailed(log *slog.Logger, rule string, err error, resp *dns.Msg) {
-	u.errors.Add(1)
+// markFailed counts a failed attempt. It returns true when this failure marks
+// the upstream down, which the caller answers by starting a probe.
+func (u *Upstream) markFailed(log *slog.Logger, rule string, err error, resp *dns.Msg) bool {
 	u.mu.Lock()
 	u.fails++
-	fails := u.fails
-	if fails >= downAfter {
-		backoff := min(baseBackoff<<(fails-downAfter), maxBackoff)
-		u.downUntil = time.Now().Add(backoff)
+	wentDown := !u.down && u.fails >= downAfter
+	if wentDown {
+		u.down = true
 	}
 	u.mu.Unlock()
 
-	reason := "no error"
+	reason := "slower than the try timeout"
 	if err != nil {
 		reason = err.Error()
 	} else if resp != nil {
 		reason = dns.RcodeToString[resp.Rcode]
 	}
-	if fails == downAfter {
+	if wentDown {
 		log.Warn("upstream down", "rule", rule, "upstream", u.addr, "reason", reason)
 	} else {
 		log.Debug("upstream attempt failed", "rule", rule, "upstream", u.addr, "reason", reason)
 	}
+	return wentDown
 }
 
 // exchange sends one query over UDP and retries over TCP when the answer is
 // truncated. Replies that do not match the query are ignored.
 func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool, udpSize uint16) (*dns.Msg, error) {
-	u.queries.Add(1)
 	query := newQuery(q, do, udpSize)
 
 	resp, err := u.udpRoundTrip(ctx, query, udpSize)
