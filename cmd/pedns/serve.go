@@ -16,6 +16,8 @@ import (
 
 	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/dnsserver"
+	"github.com/pedns/pedns/internal/metrics"
+	"github.com/pedns/pedns/internal/ops"
 )
 
 func init() {
@@ -71,10 +73,35 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 
 	log := newLogger(stderr, l.Log.Level)
-	srv := dnsserver.New(l, log)
+	// The operations listener (metrics, probes, status page) exists only when
+	// http.listen is set.
+	var web *ops.Server
+	var opts []dnsserver.Option
+	reloadFailed := func() {}
+	if l.HTTP.Listen != "" {
+		m := metrics.New()
+		web = ops.New(ops.Options{Listen: l.HTTP.Listen, Metrics: m, Log: log})
+		opts = append(opts, dnsserver.WithObserver(web), dnsserver.WithForwardObserver(m))
+		reloadFailed = m.ReloadFailed
+	}
+	srv := dnsserver.New(l, log, opts...)
 	if err := srv.Listen(); err != nil {
 		log.Error("cannot start", "error", err)
 		return exitFail
+	}
+	if web != nil {
+		web.Attach(srv)
+		if err := web.Listen(); err != nil {
+			srv.Close()
+			log.Error("cannot start", "error", err)
+			return exitFail
+		}
+		go func() {
+			if err := web.Serve(); err != nil {
+				log.Error("http listener failed", "error", err)
+			}
+		}()
+		defer web.Close()
 	}
 	log.Info("configuration loaded", "summary", l.Summary())
 
@@ -89,7 +116,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(srv, load, log)
+				reload(srv, load, log, reloadFailed)
 			}
 		}
 	}()
@@ -102,10 +129,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 }
 
 // reload loads the configuration again and swaps it in; a configuration that
-// does not load leaves the running one in place.
-func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slog.Logger) {
+// does not load leaves the running one in place and is counted by failed.
+func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slog.Logger,
+	failed func()) {
+
 	l, err := load()
 	if err != nil {
+		failed()
 		var errs config.Errors
 		if errors.As(err, &errs) {
 			for _, e := range errs {
