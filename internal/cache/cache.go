@@ -41,6 +41,11 @@ type Options struct {
 	// StaleWindow is how long past expiry an entry may still be served when the
 	// upstreams fail. 0 disables serve-stale.
 	StaleWindow time.Duration
+	// PrefetchHits: an entry read this many times that is in the last tenth of
+	// its lifetime is handed out once with Prefetch set, so that the caller
+	// refreshes it before it expires and popular names never miss. 0 disables
+	// prefetch.
+	PrefetchHits int
 }
 
 // Answer is a cached response, with TTLs counted down to the time of the lookup.
@@ -49,6 +54,8 @@ type Answer struct {
 	Answer []dns.RR
 	Ns     []dns.RR
 	Stale  bool // past its TTL: serve only when the upstreams fail
+	// Prefetch asks the caller to refresh the entry in the background.
+	Prefetch bool
 }
 
 // Stats are counters since the cache was made.
@@ -74,11 +81,13 @@ type shard struct {
 }
 
 type entry struct {
-	rcode   int
-	answer  []dns.RR
-	ns      []dns.RR
-	stored  time.Time
-	expires time.Time
+	hits       atomic.Int32
+	prefetched atomic.Bool
+	rcode      int
+	answer     []dns.RR
+	ns         []dns.RR
+	stored     time.Time
+	expires    time.Time
 }
 
 // New makes a cache. A zero Size gives a cache that holds nothing.
@@ -115,16 +124,22 @@ func (c *Cache) Get(k Key, now time.Time) (Answer, bool) {
 
 	stale := !now.Before(e.expires)
 	elapsed := uint32(now.Sub(e.stored) / time.Second)
+	prefetch := false
 	if stale {
 		c.stale.Add(1)
 	} else {
 		c.hits.Add(1)
+		hits := int(e.hits.Add(1))
+		left := e.expires.Sub(now)
+		prefetch = c.opts.PrefetchHits > 0 && hits >= c.opts.PrefetchHits &&
+			left*10 < e.expires.Sub(e.stored) && e.prefetched.CompareAndSwap(false, true)
 	}
 	return Answer{
-		Rcode:  e.rcode,
-		Answer: aged(e.answer, elapsed, stale),
-		Ns:     aged(e.ns, elapsed, stale),
-		Stale:  stale,
+		Rcode:    e.rcode,
+		Answer:   aged(e.answer, elapsed, stale),
+		Ns:       aged(e.ns, elapsed, stale),
+		Stale:    stale,
+		Prefetch: prefetch,
 	}, true
 }
 

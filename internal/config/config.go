@@ -116,6 +116,9 @@ type Cache struct {
 	Stale *Duration `yaml:"stale"`
 	// StaleTTL is the TTL of an answer served stale. Default 30s.
 	StaleTTL Duration `yaml:"stale_ttl"`
+	// Prefetch refreshes an answer asked this many times in the last tenth
+	// of its TTL, before it expires; 0 turns prefetch off. Default 3.
+	Prefetch *int `yaml:"prefetch"`
 }
 
 // Upstream tunes how pedns waits for its upstreams.
@@ -179,6 +182,7 @@ const (
 	DefaultNegativeTTL    = 30 * time.Second
 	DefaultStale          = 24 * time.Hour
 	DefaultStaleTTL       = 30 * time.Second
+	DefaultPrefetch       = 3
 	DefaultHostsTTL       = 5 * time.Minute
 	DefaultTryTimeout     = 1500 * time.Millisecond
 	DefaultTimeout        = 5 * time.Second
@@ -305,6 +309,10 @@ func (l *Loaded) setDefaults() {
 	if c.Cache.Stale == nil {
 		stale := Duration(DefaultStale)
 		c.Cache.Stale = &stale
+	}
+	if c.Cache.Prefetch == nil {
+		n := DefaultPrefetch
+		c.Cache.Prefetch = &n
 	}
 	if c.Cache.StaleTTL == 0 {
 		c.Cache.StaleTTL = Duration(DefaultStaleTTL)
@@ -637,6 +645,9 @@ func (l *Loaded) checkLimits(d *decoder) {
 	c := &l.Config
 	if *c.Cache.Size < 0 {
 		d.at("cache.size", "must not be negative")
+	}
+	if *c.Cache.Prefetch < 0 {
+		d.at("cache.prefetch", "must not be negative")
 	}
 	if c.Cache.MinTTL > c.Cache.MaxTTL {
 		d.at("cache.min_ttl", "%v is above max_ttl %v", c.Cache.MinTTL.D(), c.Cache.MaxTTL.D())

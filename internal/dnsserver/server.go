@@ -113,6 +113,8 @@ func (s *Server) Listen() error {
 			s.closeLocked()
 			return fmt.Errorf("listening on UDP %s: %w", addr, err)
 		}
+		// A large receive buffer absorbs bursts; the kernel may cap it.
+		uc.SetReadBuffer(udpReadBuffer)
 		s.udp = append(s.udp, uc)
 		// Bind TCP to the port UDP got, which matters when addr asked for port 0.
 		tl, err := net.Listen("tcp", uc.LocalAddr().String())
@@ -189,6 +191,9 @@ func (s *Server) closeLocked() {
 		l.Close()
 	}
 }
+
+// udpReadBuffer is the socket receive buffer asked for on UDP listeners.
+const udpReadBuffer = 4 << 20
 
 // maxUDPQuery is the largest UDP query read; anything longer is cut and then
 // fails to parse.

@@ -234,6 +234,9 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 	if r.cache != nil {
 		if c, ok := r.cache.Get(key, r.now()); ok {
 			if !c.Stale {
+				if c.Prefetch {
+					go r.prefetch(key, fwd, rule)
+				}
 				return step{rcode: c.Rcode, answer: c.Answer, ns: c.Ns, rule: fwd,
 					source: SourceCache, detail: rule}
 			}
@@ -249,7 +252,7 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 		answer := chainOf(name, q.Qtype, res.Msg.Answer)
 		ns := negativeAuthority(res.Msg.Ns)
 		if r.cache != nil && !res.Merged {
-			r.cache.Set(key, &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer, Ns: ns}, r.now())
+			r.store(key, res.Msg.MsgHdr, answer, ns)
 		}
 		return step{rcode: res.Msg.Rcode, answer: answer, ns: ns, rule: fwd,
 			source: SourceForward, detail: rule + " via " + res.From, merged: res.Merged,
@@ -271,6 +274,24 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 		"rule", rule, "error", err)
 	return step{rcode: dns.RcodeServerFailure, rule: fwd, source: SourceForward, detail: rule,
 		duration: elapsed}
+}
+
+// prefetch refreshes a popular cache entry shortly before it expires.
+func (r *Resolver) prefetch(key cache.Key, fwd *forward.Forwarder, rule string) {
+	ctx := context.Background()
+	q := dns.Question{Name: key.Name, Qtype: key.Qtype, Qclass: key.Qclass}
+	res, err := fwd.Exchange(ctx, q, key.DO)
+	if err != nil {
+		r.log.Debug("prefetch failed", "qname", key.Name, "rule", rule, "error", err)
+		return
+	}
+	r.store(key, res.Msg.MsgHdr, chainOf(key.Name, key.Qtype, res.Msg.Answer),
+		negativeAuthority(res.Msg.Ns))
+}
+
+// store caches an upstream answer already cut to the chain of its question.
+func (r *Resolver) store(key cache.Key, hdr dns.MsgHdr, answer, ns []dns.RR) {
+	r.cache.Set(key, &dns.Msg{MsgHdr: hdr, Answer: answer, Ns: ns}, r.now())
 }
 
 // withTTL sets the TTL of records that the cache copied for this caller.

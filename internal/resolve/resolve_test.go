@@ -250,3 +250,35 @@ func TestChainOfDropsOutOfChainRecords(t *testing.T) {
 		t.Errorf("chain\n%s", got)
 	}
 }
+
+func TestPrefetchRefreshesPopularEntries(t *testing.T) {
+	up := dnstest.Records(t, "hot.example. 10 IN A 10.0.0.1")
+	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, PrefetchHits: 2})
+	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
+	now := time.Now()
+	r.now = func() time.Time { return now }
+
+	r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false)
+	now = now.Add(5 * time.Second)
+	r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false) // hit 1, not near expiry
+	if up.Queries() != 1 {
+		t.Fatalf("upstream got %d queries, want 1", up.Queries())
+	}
+	now = now.Add(4500 * time.Millisecond) // 0.5s left of 10s: the last tenth
+	ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false) // hit 2
+	if ans.Source() != SourceCache {
+		t.Fatalf("source %s, want the cached answer while prefetching", ans.Source())
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for up.Queries() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if up.Queries() != 2 {
+		t.Fatalf("upstream got %d queries, want a prefetch", up.Queries())
+	}
+	// The refreshed entry outlives the old one's expiry.
+	now = now.Add(2 * time.Second)
+	if ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false); ans.Source() != SourceCache {
+		t.Errorf("after the old expiry: source %s, want cache (prefetched)", ans.Source())
+	}
+}

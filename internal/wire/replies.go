@@ -19,8 +19,10 @@ type Reply struct {
 }
 
 // NewReply keeps msg (which it owns from now on) as a reply. When age is set,
-// its TTLs count down from now and it expires with its smallest TTL; otherwise
-// it is served unchanged until the cache is dropped. ok is false when msg does
+// its TTLs count down from now and it expires after nine tenths of its
+// smallest TTL, so that the last tenth goes through the answer cache, where
+// popular names are prefetched; otherwise it is served unchanged until the
+// cache is dropped. ok is false when msg does
 // not walk as a DNS message, or when it should age but carries no TTL.
 func NewReply(msg []byte, age bool, now int64, source string) (r *Reply, ok bool) {
 	offs, minTTL, ok := ttlOffsets(msg)
@@ -33,7 +35,7 @@ func NewReply(msg []byte, age bool, now int64, source string) (r *Reply, ok bool
 			return nil, false
 		}
 		r.ttls = offs
-		r.expires = now + int64(minTTL)*1e9
+		r.expires = now + int64(minTTL)*9e8
 	}
 	return r, true
 }
