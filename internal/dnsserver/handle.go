@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -175,22 +174,18 @@ func reusable(ans *resolve.Answer) bool {
 	return true
 }
 
-// unpackQuery parses a query strictly: miekg/dns accepts a question cut off
-// before its type and class, which RFC 1035 section 4.1.2 does not allow.
+// unpackQuery parses a query strictly. miekg/dns is lenient where RFC 1035
+// section 4.1 is not: it accepts a question cut off before its type and class,
+// header counts larger than the records present, and bytes after the last
+// record. Each of those is FORMERR here.
 func unpackQuery(req *dns.Msg, packet []byte) error {
-	if err := req.Unpack(packet); err != nil {
-		return err
+	if !wire.WellFormed(packet) {
+		return errMalformed
 	}
-	if binary.BigEndian.Uint16(packet[4:]) > 0 {
-		_, off, err := dns.UnpackDomainName(packet, headerLen)
-		if err != nil || off+4 > len(packet) {
-			return errShortQuestion
-		}
-	}
-	return nil
+	return req.Unpack(packet)
 }
 
-var errShortQuestion = errors.New("question without type and class")
+var errMalformed = errors.New("header counts do not match the records in the message")
 
 // headerOnly builds a reply with just the header of packet, for a query that
 // does not parse (RFC 1035 section 4.1.1: FORMERR). The ID, opcode and RD bit

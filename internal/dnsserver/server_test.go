@@ -102,6 +102,20 @@ func TestHandleRcodes(t *testing.T) {
 		{name: "QDCOUNT 0", packet: pack(t, noQuestion), rcode: dns.RcodeFormatError},
 		{name: "QDCOUNT 2", packet: pack(t, twoQuestions), rcode: dns.RcodeFormatError},
 		{name: "EDNS version 1", packet: pack(t, badVersion), rcode: dns.RcodeBadVers},
+		{name: "compression loop", packet: rawQuestion([]byte{0xc0, 12}),
+			rcode: dns.RcodeFormatError},
+		{name: "pointer past the end", packet: rawQuestion([]byte{0xc0, 200}),
+			rcode: dns.RcodeFormatError},
+		{name: "label over 63", packet: rawQuestion(append([]byte{64}, make([]byte, 65)...)),
+			rcode: dns.RcodeFormatError},
+		{name: "name over 255", packet: rawQuestion(longName(300)), rcode: dns.RcodeFormatError},
+		{name: "trailing garbage", packet: append(append([]byte(nil), valid...), 1, 2, 3),
+			rcode: dns.RcodeFormatError},
+		{name: "counts that lie", packet: func() []byte {
+			b := append([]byte(nil), valid...)
+			b[7] = 3 // ANCOUNT 3, no records
+			return b
+		}(), rcode: dns.RcodeFormatError},
 		{name: "AXFR refused", packet: pack(t, query("corp.example.", dns.TypeAXFR)),
 			rcode: dns.RcodeRefused},
 		{name: "CHAOS class refused", packet: func() []byte {
@@ -131,6 +145,27 @@ func TestHandleRcodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawQuestion builds a query header with QDCOUNT 1 followed by name as given
+// and type A, class IN: for names that no encoder would produce.
+func rawQuestion(name []byte) []byte {
+	b := []byte{0xab, 0xcd, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}
+	b = append(b, name...)
+	return append(b, 0, 1, 0, 1)
+}
+
+// longName is a wire name of about n bytes in labels of 50.
+func longName(n int) []byte {
+	var b []byte
+	for len(b) < n {
+		b = append(b, 50)
+		b = append(b, make([]byte, 50)...)
+		for i := len(b) - 50; i < len(b); i++ {
+			b[i] = 'a'
+		}
+	}
+	return append(b, 0)
 }
 
 func TestHandleANYIsMinimal(t *testing.T) {

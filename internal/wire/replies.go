@@ -65,6 +65,14 @@ func (r *Reply) WriteTo(dst []byte, packet []byte, q *Query, now int64) []byte {
 	return out
 }
 
+// WellFormed reports whether msg holds exactly the records its header counts:
+// every question with its type and class, every record whole, nothing after
+// the last. It checks structure only, not names or record data.
+func WellFormed(msg []byte) bool {
+	_, _, ok := ttlOffsets(msg)
+	return ok
+}
+
 // ttlOffsets walks msg and returns the offsets of the TTL fields of its
 // records (the OPT record's is not a TTL) and the smallest TTL.
 func ttlOffsets(msg []byte) (offs []uint16, minTTL uint32, ok bool) {
