@@ -264,8 +264,9 @@ func TestPrefetchRefreshesPopularEntries(t *testing.T) {
 	if up.Queries() != 1 {
 		t.Fatalf("upstream got %d queries, want 1", up.Queries())
 	}
-	now = now.Add(4500 * time.Millisecond) // 0.5s left of 10s: the last tenth
-	ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false) // hit 2
+	// 0.5s left of 10s, the last tenth: hit 2 starts the prefetch.
+	now = now.Add(4500 * time.Millisecond)
+	ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false)
 	if ans.Source() != SourceCache {
 		t.Fatalf("source %s, want the cached answer while prefetching", ans.Source())
 	}
