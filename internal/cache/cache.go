@@ -163,14 +163,14 @@ func aged(rrs []dns.RR, elapsed uint32, stale bool) []dns.RR {
 }
 
 // Set stores the answer of resp under k as of now, if the response may be
-// cached. The records are copied: the caller keeps resp.
-func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) {
-	if c.opts.Size == 0 {
-		return
-	}
+// cached. It returns the records to serve for resp: the stored copies, their
+// TTLs clamped to the entry's lifetime (negative answers to the SOA minimum and
+// NegativeTTL, positive ones to MaxTTL), which the caller must not modify; or
+// resp's own records when it is not cached. The caller keeps resp.
+func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) (answer, ns []dns.RR) {
 	ttl, ok := c.lifetime(resp)
-	if !ok {
-		return
+	if !ok || c.opts.Size == 0 {
+		return resp.Answer, resp.Ns
 	}
 
 	e := &entry{
@@ -187,6 +187,18 @@ func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) {
 	}
 	s.entries[k] = e
 	s.mu.Unlock()
+	return e.answer, e.ns
+}
+
+// Clamp returns the records to serve for resp without storing it: copies with
+// the TTLs Set would give them, or resp's own records when it may not be
+// cached. For a caller whose identical query was answered to another caller.
+func (c *Cache) Clamp(resp *dns.Msg) (answer, ns []dns.RR) {
+	ttl, ok := c.lifetime(resp)
+	if !ok || c.opts.Size == 0 {
+		return resp.Answer, resp.Ns
+	}
+	return copyRRs(resp.Answer, ttl), copyRRs(resp.Ns, ttl)
 }
 
 // copyRRs copies rrs, lowering any TTL above ttl to it so that every record

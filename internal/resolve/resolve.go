@@ -155,6 +155,13 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer 
 	)
 	for {
 		st := r.lookup(ctx, name, q, do)
+		if st.source == SourceNone && len(ans.Steps) > 0 {
+			// A CNAME target that no source owns: answer with the chain so
+			// far, as an authoritative server does for a CNAME out of its
+			// zones; the client's resolver follows it on.
+			ans.Rcode = ans.Steps[len(ans.Steps)-1].Rcode
+			return ans
+		}
 		chain, next := r.follow(name, q.Qtype, st)
 		ans.Answer = append(ans.Answer, chain...)
 		ans.Authoritative = ans.Authoritative && st.local
@@ -249,12 +256,24 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 	res, err := fwd.Exchange(ctx, fq, do)
 	elapsed := time.Since(start)
 	if err == nil {
-		answer := chainOf(name, q.Qtype, res.Msg.Answer)
-		ns := negativeAuthority(res.Msg.Ns)
-		if r.cache != nil && !res.Merged {
-			r.store(key, res.Msg.MsgHdr, answer, ns)
+		answer, loop := chainOf(name, q.Qtype, res.Msg.Answer)
+		if loop {
+			r.log.Debug("upstream answer has a CNAME loop", "qname", name, "rule", rule)
+			return step{rcode: dns.RcodeServerFailure, answer: answer, rule: fwd,
+				source: SourceForward, detail: rule + " via " + res.From, duration: elapsed}
 		}
-		return step{rcode: res.Msg.Rcode, answer: answer, ns: ns, rule: fwd,
+		rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns)
+		if r.cache != nil {
+			// Serve what the cache keeps, TTLs clamped, so that a reply reused
+			// by the fast path expires with the cache entry.
+			msg := &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer, Ns: ns}
+			if res.Merged {
+				answer, ns = r.cache.Clamp(msg)
+			} else {
+				answer, ns = r.cache.Set(key, msg, r.now())
+			}
+		}
+		return step{rcode: rcode, answer: answer, ns: ns, rule: fwd,
 			source: SourceForward, detail: rule + " via " + res.From, merged: res.Merged,
 			duration: elapsed}
 	}
@@ -285,13 +304,12 @@ func (r *Resolver) prefetch(key cache.Key, fwd *forward.Forwarder, rule string) 
 		r.log.Debug("prefetch failed", "qname", key.Name, "rule", rule, "error", err)
 		return
 	}
-	r.store(key, res.Msg.MsgHdr, chainOf(key.Name, key.Qtype, res.Msg.Answer),
-		negativeAuthority(res.Msg.Ns))
-}
-
-// store caches an upstream answer already cut to the chain of its question.
-func (r *Resolver) store(key cache.Key, hdr dns.MsgHdr, answer, ns []dns.RR) {
-	r.cache.Set(key, &dns.Msg{MsgHdr: hdr, Answer: answer, Ns: ns}, r.now())
+	answer, loop := chainOf(key.Name, key.Qtype, res.Msg.Answer)
+	if loop {
+		return
+	}
+	r.cache.Set(key, &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer,
+		Ns: negativeAuthority(res.Msg.Ns)}, r.now())
 }
 
 // withTTL sets the TTL of records that the cache copied for this caller.
@@ -383,7 +401,7 @@ func (r *Resolver) chases(target string, st step) bool {
 // to keep and, when the chain leaves for another source, the name to resolve
 // next (empty when the resolution ends here).
 func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, next string) {
-	chain = chainOf(name, qtype, st.answer)
+	chain, _ = chainOf(name, qtype, st.answer)
 	if qtype == dns.TypeCNAME {
 		return chain, ""
 	}
@@ -408,14 +426,16 @@ func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, n
 // chainOf returns the records of answer that belong to the chain starting at
 // name: the CNAMEs that lead on from it, and the records of type qtype (and
 // their signatures) at each name reached. Anything else an upstream put in its
-// answer section is dropped, so that it can neither be cached nor served.
-func chainOf(name string, qtype uint16, answer []dns.RR) []dns.RR {
+// answer section is dropped, so that it can neither be cached nor served. loop
+// reports a CNAME chain that comes back to a name it passed.
+func chainOf(name string, qtype uint16, answer []dns.RR) (chain []dns.RR, loop bool) {
 	if len(answer) == 0 {
-		return nil
+		return nil, false
 	}
-	chain := make([]dns.RR, 0, len(answer))
+	chain = make([]dns.RR, 0, len(answer))
 	cur := name
-	for hops := 0; hops <= len(answer); hops++ {
+	var seen []string
+	for {
 		var target string
 		for _, rr := range answer {
 			h := rr.Header()
@@ -433,9 +453,12 @@ func chainOf(name string, qtype uint16, answer []dns.RR) []dns.RR {
 			}
 		}
 		if target == "" || qtype == dns.TypeCNAME {
-			break
+			return chain, false
 		}
+		seen = append(seen, strings.ToLower(cur))
 		cur = target
+		if contains(seen, strings.ToLower(cur)) {
+			return chain, true
+		}
 	}
-	return chain
 }

@@ -196,6 +196,68 @@ pinned 300 IN A 10.0.0.99
 	}
 }
 
+func TestCNAMEToUnownedNameEndsTheChain(t *testing.T) {
+	r := New(Options{Zones: []*zone.Zone{mustZone(t, "local.test", false,
+		"out 300 IN CNAME www.example.com.\n")}})
+	ans := r.Resolve(context.Background(), a("out.local.test.", dns.TypeA), false)
+	if ans.Rcode != dns.RcodeSuccess || !ans.Authoritative ||
+		lines(ans.Answer) != "out.local.test. CNAME www.example.com." {
+		t.Errorf("rcode %s aa %v answer %q, want NOERROR, AA and the CNAME",
+			dns.RcodeToString[ans.Rcode], ans.Authoritative, lines(ans.Answer))
+	}
+}
+
+func TestUpstreamCNAMELoopIsServfail(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		for _, s := range []string{"loop1.example. 60 IN CNAME loop2.example.",
+			"loop2.example. 60 IN CNAME loop1.example."} {
+			rr, _ := dns.NewRR(s)
+			m.Answer = append(m.Answer, rr)
+		}
+		return m
+	})
+	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour})
+	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
+	ans := r.Resolve(context.Background(), a("loop1.example.", dns.TypeA), false)
+	if ans.Rcode != dns.RcodeServerFailure {
+		t.Errorf("rcode %s, want SERVFAIL for a CNAME loop", dns.RcodeToString[ans.Rcode])
+	}
+	if c.Stats().Entries != 0 {
+		t.Error("a looping answer was cached")
+	}
+}
+
+// What a fresh upstream answer is served with is what the cache keeps: TTLs
+// clamped, negative answers to the SOA minimum and the negative cap.
+func TestServedTTLsAreClamped(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		switch req.Question[0].Name {
+		case "long.example.":
+			rr, _ := dns.NewRR("long.example. 86400 IN A 10.0.0.1")
+			m.Answer = []dns.RR{rr}
+		default:
+			m.Rcode = dns.RcodeNameError
+			soa, _ := dns.NewRR("example. 3600 IN SOA ns. host. 1 2 3 4 3600")
+			m.Ns = []dns.RR{soa}
+		}
+		return m
+	})
+	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, NegativeTTL: 30 * time.Second})
+	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
+
+	if ans := r.Resolve(context.Background(), a("long.example.", dns.TypeA), false); ans.Answer[0].Header().Ttl != 3600 {
+		t.Errorf("TTL %d, want max_ttl 3600", ans.Answer[0].Header().Ttl)
+	}
+	ans := r.Resolve(context.Background(), a("nx.example.", dns.TypeA), false)
+	if ans.Rcode != dns.RcodeNameError || len(ans.Ns) != 1 || ans.Ns[0].Header().Ttl != 30 {
+		t.Errorf("NXDOMAIN authority %v, want the SOA with TTL 30 (negative cap)", ans.Ns)
+	}
+}
+
 func TestNoRouteIsRefused(t *testing.T) {
 	r := New(Options{})
 	if ans := r.Resolve(context.Background(), a("x.example.", dns.TypeA), false); ans.Rcode != dns.RcodeRefused {
@@ -245,7 +307,11 @@ func TestChainOfDropsOutOfChainRecords(t *testing.T) {
 		rr, _ := dns.NewRR(s)
 		answer = append(answer, rr)
 	}
-	got := lines(chainOf("a.example.", dns.TypeA, answer))
+	chain, loop := chainOf("a.example.", dns.TypeA, answer)
+	got := lines(chain)
+	if loop {
+		t.Error("loop reported for a chain without one")
+	}
 	if got != "a.example. CNAME b.example.\nb.example. A 10.0.0.1" {
 		t.Errorf("chain\n%s", got)
 	}
