@@ -1,12 +1,16 @@
 package dnsserver
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/dnstest"
 )
 
 // A client flooding over UDP is rate limited; a second client on another
@@ -120,5 +124,100 @@ func TestTCPConnectionLimit(t *testing.T) {
 		if err != nil || len(resp.Answer) != 1 {
 			t.Fatalf("new client %d after %d idle connections: %v %v", i, len(hogs), resp, err)
 		}
+	}
+}
+
+// Shutdown drains: a forwarded query in flight when the server is told to stop
+// still gets its answer over UDP.
+func TestShutdownDrainsUDP(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		time.Sleep(400 * time.Millisecond)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		rr, _ := dns.NewRR(req.Question[0].Name + " 60 IN A 10.0.0.9")
+		m.Answer = []dns.RR{rr}
+		return m
+	})
+	s := newServer(t, fmt.Sprintf("listen: [\"127.0.0.1:0\"]\n"+
+		"forward: [{zones: [\".\"], upstreams: [%q]}]\n", up.Addr))
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		s.Serve(ctx, 3*time.Second)
+		close(served)
+	}()
+	addr := s.Addrs()[0]
+	dnstest.WaitUDP(t, addr, 2*time.Second)
+
+	got := make(chan *dns.Msg, 1)
+	go func() {
+		resp, _, err := (&dns.Client{Timeout: 3 * time.Second}).Exchange(
+			query("slow.example.", dns.TypeA), addr)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- resp
+	}()
+	time.Sleep(150 * time.Millisecond)
+	cancel()
+
+	if resp := <-got; resp == nil || len(resp.Answer) != 1 {
+		t.Errorf("query in flight at shutdown got %v, want its answer", resp)
+	}
+	<-served
+}
+
+// When every slow-path worker is busy, a query that needs one gets SERVFAIL at
+// once, and local answers keep flowing.
+func TestWorkerLimitDoesNotStallLocalAnswers(t *testing.T) {
+	release := make(chan struct{})
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		<-release
+		return nil
+	})
+	defer close(release)
+	s := newServer(t, fmt.Sprintf(`listen: ["127.0.0.1:0"]
+limits: {queries: 2}
+upstream: {try_timeout: 2s, timeout: 4s}
+forward: [{zones: ["."], upstreams: [%q]}]
+zones:
+  - name: corp.example
+    records: |
+      www 300 IN A 10.0.0.1
+`, up.Addr))
+	addr := running(t, s)
+	c := &dns.Client{Timeout: time.Second}
+	if _, _, err := c.Exchange(query("www.corp.example.", dns.TypeA), addr); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		go c.Exchange(query(fmt.Sprintf("slow%d.example.", i), dns.TypeA), addr)
+	}
+	time.Sleep(200 * time.Millisecond)
+
+	// A name the slow path would have to answer: SERVFAIL at once.
+	start := time.Now()
+	resp, _, err := c.Exchange(query("nope.corp.example.", dns.TypeA), addr)
+	if err != nil || resp.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("with every worker busy: %v %v, want SERVFAIL", resp, err)
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Errorf("SERVFAIL took %v, want it at once", d)
+	}
+
+	// A name answered before: from the reply cache, as usual.
+	start = time.Now()
+	resp, _, err = c.Exchange(query("www.corp.example.", dns.TypeA), addr)
+	if err != nil || len(resp.Answer) != 1 {
+		t.Fatalf("cached local name with every worker busy: %v %v", resp, err)
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Errorf("reply took %v with every worker busy, want it at once", d)
+	}
+	if s.Overloaded() == 0 {
+		t.Error("no overloaded query counted")
 	}
 }

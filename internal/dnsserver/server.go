@@ -30,6 +30,7 @@ import (
 type Server struct {
 	log         *slog.Logger
 	state       atomic.Pointer[State]
+	started     config.Config    // the configuration the listeners and limits come from
 	observer    Observer         // may be nil
 	fwdObserver forward.Observer // may be nil
 
@@ -41,14 +42,16 @@ type Server struct {
 	tcpMu      sync.Mutex
 	tcpClients map[*tcpClient]struct{} // open TCP connections; guarded by tcpMu
 
-	mu        sync.Mutex
-	udp       []*net.UDPConn // guarded by mu
-	tcp       []net.Listener // guarded by mu
-	handlers  sync.WaitGroup // queries and connections in progress
-	ready     atomic.Bool
-	refused   atomic.Int64
-	reloads   atomic.Int64
-	closeOnce sync.Once
+	mu         sync.Mutex
+	udp        []*net.UDPConn // guarded by mu
+	tcp        []net.Listener // guarded by mu
+	handlers   sync.WaitGroup // queries and connections in progress
+	ready      atomic.Bool
+	stopping   atomic.Bool // Serve is draining: read loops end
+	refused    atomic.Int64
+	overloaded atomic.Int64 // UDP queries answered SERVFAIL at Limits.Queries
+	reloads    atomic.Int64
+	closeOnce  sync.Once
 }
 
 // New makes a server for the loaded configuration l. It does not listen yet.
@@ -62,6 +65,7 @@ func New(l *config.Loaded, log *slog.Logger, opts ...Option) *Server {
 		tcpClients: map[*tcpClient]struct{}{},
 		closed:     make(chan struct{}),
 	}
+	s.started = l.Config
 	for _, o := range opts {
 		o(s)
 	}
@@ -80,16 +84,20 @@ func (s *Server) Reload(l *config.Loaded) {
 	s.state.Store(NewState(l, old, s.log, s.fwdObserver))
 	old.Close()
 	s.reloads.Add(1)
-	if fmt.Sprint(old.Config.Listen) != fmt.Sprint(l.Listen) ||
-		old.Config.Limits.Queries != l.Limits.Queries ||
-		old.Config.Limits.TCPConnections != l.Limits.TCPConnections {
-		s.log.Warn("listen addresses and query or connection limits change only on restart",
-			"file", l.File)
+	if fmt.Sprint(s.started.Listen) != fmt.Sprint(l.Listen) ||
+		s.started.Limits.Queries != l.Limits.Queries ||
+		s.started.Limits.TCPConnections != l.Limits.TCPConnections {
+		s.log.Warn("listen addresses and query or connection limits change only on restart: "+
+			"still serving with those of the start", "file", l.File, "listening", s.Addrs())
 	}
 }
 
 // Ready reports whether every listener is bound.
 func (s *Server) Ready() bool { return s.ready.Load() }
+
+// Overloaded returns the number of UDP queries answered SERVFAIL because
+// Limits.Queries were already being answered.
+func (s *Server) Overloaded() int64 { return s.overloaded.Load() }
 
 // Reloads returns the number of configurations swapped in by Reload.
 func (s *Server) Reloads() int64 { return s.reloads.Load() }
@@ -156,7 +164,7 @@ func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
 
 	<-ctx.Done()
 	s.ready.Store(false)
-	s.Close()
+	s.stopAccepting()
 
 	done := make(chan struct{})
 	go func() {
@@ -169,7 +177,22 @@ func (s *Server) Serve(ctx context.Context, drain time.Duration) error {
 	case <-time.After(drain):
 		s.log.Warn("stopped with queries still in flight", "waited", drain)
 	}
+	s.Close()
 	return nil
+}
+
+// stopAccepting ends the read loops and closes the TCP listeners, but keeps the
+// UDP sockets open so that queries in flight can still send their replies.
+func (s *Server) stopAccepting() {
+	s.stopping.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.udp {
+		c.SetReadDeadline(time.Now())
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
 }
 
 // Close closes every listener.
@@ -221,7 +244,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	for {
 		n, err := pc.ReadBatch(in, 0)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
 				return
 			}
 			s.log.Debug("UDP read failed", "error", err)
@@ -284,14 +307,35 @@ func (s *Server) slowUDP(c *net.UDPConn, st *State, packet []byte, client netip.
 	s.handlers.Add(1)
 	select {
 	case s.jobs <- j:
-		return
-	default:
-	}
-	select {
-	case s.jobs <- j:
 	case s.queries <- struct{}{}:
 		go s.worker(j)
+	default:
+		// Every worker is busy and no more may start: SERVFAIL at once rather
+		// than stall the read loop, which also answers cached and local
+		// names.
+		s.overloaded.Add(1)
+		s.handlers.Done()
+		if reply := servfail(packet); reply != nil {
+			c.WriteToUDPAddrPort(reply, client)
+		}
+		bufPool.Put(bp)
 	}
+}
+
+// servfail builds a SERVFAIL reply with the header and question of packet, or
+// nil when packet is not a query worth answering.
+func servfail(packet []byte) []byte {
+	var q wire.Query
+	if !wire.ParseQuery(packet, &q) {
+		return nil
+	}
+	out := append([]byte(nil), packet[:q.QEnd]...)
+	out[2] = 0x80 | out[2]&0x79 // QR; keep opcode and RD
+	out[3] = 0x80 | dns.RcodeServerFailure
+	for i := 6; i < headerLen; i++ {
+		out[i] = 0
+	}
+	return out
 }
 
 // worker answers slow-path jobs until it has been idle for workerIdle or the
