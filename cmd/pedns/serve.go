@@ -40,7 +40,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		"resolver `FILE` whose nameservers the built-in configuration forwards other names to")
 	drain := fs.Duration("drain", 5*time.Second, "on shutdown, how long to wait for queries in flight")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "pedns serve: unexpected argument %q\n", fs.Arg(0))
@@ -150,6 +150,15 @@ func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slo
 	log.Info("configuration reloaded", "summary", l.Summary())
 }
 
+// flagExit is the exit status for a flag parse error: 0 when help was asked
+// for, 2 otherwise (the flag package has printed the usage).
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}
+
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var lv slog.Level
 	lv.UnmarshalText([]byte(level)) // config.Load has checked the level
@@ -161,10 +170,13 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "configuration `FILE` to check")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return flagExit(err)
 	}
 	if *file == "" && fs.NArg() == 1 {
 		*file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pedns check: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
 	}
 	if *file == "" {
 		fmt.Fprintln(stderr, "pedns check: give the configuration file with -c FILE")

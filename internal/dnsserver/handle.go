@@ -215,7 +215,7 @@ func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
 	case req.Opcode != dns.OpcodeQuery:
 		resp.Rcode = dns.RcodeNotImplemented
 		resp.Question = nil
-	case len(req.Question) != 1:
+	case len(req.Question) != 1 || !optWellFormed(req):
 		resp.Rcode = dns.RcodeFormatError
 	case opt != nil && opt.Version() != 0:
 		// RFC 6891 section 6.1.3: an unknown EDNS version gets BADVERS.
@@ -234,6 +234,21 @@ func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
 		s.observe(st, ev)
 	}
 	return resp, ans
+}
+
+// optWellFormed reports whether req has at most one OPT record, owned by the
+// root, as RFC 6891 section 6.1.1 requires; anything else is FORMERR.
+func optWellFormed(req *dns.Msg) bool {
+	n := 0
+	for _, rr := range req.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+			if rr.Header().Name != "." {
+				return false
+			}
+		}
+	}
+	return n <= 1
 }
 
 // resolveInto fills resp with the pipeline's answer to the question of req and

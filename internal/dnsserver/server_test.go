@@ -116,6 +116,18 @@ func TestHandleRcodes(t *testing.T) {
 			b[7] = 3 // ANCOUNT 3, no records
 			return b
 		}(), rcode: dns.RcodeFormatError},
+		{name: "two OPT records", packet: func() []byte {
+			m := query("www.corp.example.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.Extra = append(m.Extra, m.Extra[0])
+			return pack(t, m)
+		}(), rcode: dns.RcodeFormatError},
+		{name: "OPT not owned by the root", packet: func() []byte {
+			m := query("www.corp.example.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.Extra[0].Header().Name = "corp.example."
+			return pack(t, m)
+		}(), rcode: dns.RcodeFormatError},
 		{name: "AXFR refused", packet: pack(t, query("corp.example.", dns.TypeAXFR)),
 			rcode: dns.RcodeRefused},
 		{name: "CHAOS class refused", packet: func() []byte {
