@@ -38,7 +38,7 @@ type Config struct {
 	// single addresses; every other client is REFUSED. Default: loopback and
 	// the private ranges (RFC 1918, RFC 4193), so that pedns is never an open
 	// resolver by accident.
-	Allow []string `yaml:"allow"`
+	Allow []string `yaml:"allow,omitempty"`
 	// Forward holds the conditional forwarders; the longest matching zone
 	// wins and a rule for "." is the default.
 	Forward []ForwardRule `yaml:"forward"`
@@ -290,7 +290,7 @@ func (l *Loaded) setDefaults() {
 	if len(c.Listen) == 0 {
 		c.Listen = DefaultListen
 	}
-	if len(c.Allow) == 0 {
+	if c.Allow == nil {
 		c.Allow = DefaultAllow
 	}
 	if c.HostsTTL == 0 {
@@ -365,10 +365,20 @@ func (l *Loaded) setDefaults() {
 // records each problem in d.
 func (l *Loaded) check(d *decoder, dir string) {
 	c := &l.Config
+	listening := map[string]bool{}
 	for i, addr := range c.Listen {
 		if err := checkListen(addr); err != nil {
 			d.at(fmt.Sprintf("listen[%d]", i), "%v", err)
+			continue
 		}
+		if listening[addr] {
+			d.at(fmt.Sprintf("listen[%d]", i), "%s is listed twice", addr)
+		}
+		listening[addr] = true
+	}
+	if c.Allow != nil && len(c.Allow) == 0 {
+		d.at("allow", "an empty list would refuse every client; leave the key out for "+
+			"the default (loopback and the private ranges)")
 	}
 	for i, s := range c.Allow {
 		p, err := parsePrefix(s)
@@ -378,7 +388,7 @@ func (l *Loaded) check(d *decoder, dir string) {
 		}
 		l.AllowPrefixes = append(l.AllowPrefixes, p)
 	}
-	l.checkForward(d)
+	l.checkForward(d, listening)
 	l.loadZones(d, dir)
 	l.loadHosts(d, dir)
 	l.checkLimits(d)
@@ -450,7 +460,7 @@ func UpstreamAddr(upstream string) (string, error) {
 	return ap.String(), nil
 }
 
-func (l *Loaded) checkForward(d *decoder) {
+func (l *Loaded) checkForward(d *decoder, listening map[string]bool) {
 	seen := map[string]string{}
 	for i := range l.Forward {
 		rule := &l.Forward[i]
@@ -480,6 +490,10 @@ func (l *Loaded) checkForward(d *decoder) {
 				d.at(fmt.Sprintf("%s.upstreams[%d]", path, j), "%v", err)
 				continue
 			}
+			if listening[addr] {
+				d.at(fmt.Sprintf("%s.upstreams[%d]", path, j),
+					"%s is pedns's own listen address: forwarding there loops", addr)
+			}
 			rule.Upstreams[j] = addr
 		}
 	}
@@ -497,7 +511,8 @@ func canonicalZone(name string) (string, error) {
 }
 
 func (l *Loaded) loadZones(d *decoder, dir string) {
-	seen := map[string]int{}
+	seen := map[string]int{} // apex -> index in ZoneData
+	defined := map[string]bool{}
 	for i := range l.Zones {
 		z := &l.Zones[i]
 		path := fmt.Sprintf("zones[%d]", i)
@@ -506,10 +521,11 @@ func (l *Loaded) loadZones(d *decoder, dir string) {
 			d.at(path+".name", "want the zone apex as a domain name, not %q", z.Name)
 			continue
 		}
-		if _, dup := seen[name]; dup {
+		if defined[name] {
 			d.at(path+".name", "zone %s is defined twice", name)
 			continue
 		}
+		defined[name] = true
 
 		var rrs []dns.RR
 		switch {
@@ -521,13 +537,18 @@ func (l *Loaded) loadZones(d *decoder, dir string) {
 		case z.File != "":
 			rrs, err = readZoneFile(resolvePath(dir, z.File), name)
 		}
+		parsed := err == nil
 		if err != nil {
 			appendParseErrors(d, path, err)
-			continue
 		}
+		// Build the zone from what parsed even after errors, to report its
+		// conflicts (a CNAME beside other data) in the same run.
 		zd, err := zone.New(name, rrs)
 		if err != nil {
 			d.at(path, "%v", err)
+			continue
+		}
+		if !parsed {
 			continue
 		}
 		zd.Fallthrough = z.Fallthrough

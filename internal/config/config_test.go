@@ -154,6 +154,12 @@ func TestRejects(t *testing.T) {
 		{name: "min above max", text: "cache: {min_ttl: 2h, max_ttl: 1h}\n", want: "above max_ttl"},
 		{name: "duplicate key", text: "listen: [':53']\nlisten: [':54']\n", want: "given twice"},
 		{name: "wrong kind", text: "forward: {zones: x}\n", want: "must be a list"},
+		{name: "empty allow", text: "allow: []\n", want: "would refuse every client"},
+		{name: "listen twice", text: "listen: ['127.0.0.1:5300', '127.0.0.1:5300']\n",
+			want: "listed twice"},
+		{name: "forward to itself",
+			text: "listen: ['127.0.0.1:5300']\nforward: [{zones: [.], upstreams: ['127.0.0.1:5300']}]\n",
+			want: "loops"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,6 +168,26 @@ func TestRejects(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Problems in one zone do not hide the others: a bad record, a CNAME beside
+// other data and a zone defined twice are all reported in one run.
+func TestZoneErrorsAllAtOnce(t *testing.T) {
+	_, err := Load(write(t, `zones:
+  - name: corp.example
+    records: |
+      www.other.example. 300 IN A 10.0.0.1
+      a 300 IN A 10.0.0.2
+      a 300 IN CNAME b
+  - name: corp.example.
+    records: |
+      x 300 IN A 10.0.0.3
+`))
+	for _, want := range []string{"outside zone", "CNAME at a.corp.example.", "defined twice"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
 	}
 }
 

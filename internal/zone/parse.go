@@ -48,7 +48,8 @@ var miekgPosition = regexp.MustCompile(`^(?:.*?: )?dns: (.*) at line: (\d+):(\d+
 // file, later for records written inline in a configuration file).
 //
 // Parse does not stop at the first bad record: after an error it resumes on the
-// next line, so that one run reports every broken line. A $TTL or $ORIGIN line
+// next line, so that one run reports every broken line. With the errors it
+// returns the records that did parse, so that a caller can check them too. A $TTL or $ORIGIN line
 // seen before an error is forgotten after it; the resumed part uses origin and
 // DefaultTTL.
 func Parse(text, origin, file string, firstLine int) ([]dns.RR, error) {
@@ -79,16 +80,19 @@ func Parse(text, origin, file string, firstLine int) ([]dns.RR, error) {
 		start = resume
 	}
 
+	inZone := rrs[:0]
 	for _, rr := range rrs {
 		if !dns.IsSubDomain(origin, rr.Header().Name) {
 			errs = append(errs, &ParseError{File: file, Line: firstLine,
 				Msg: fmt.Sprintf("record %q is outside zone %q", rr.Header().Name, origin)})
+			continue
 		}
+		inZone = append(inZone, rr)
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return inZone, errs
 	}
-	return rrs, nil
+	return inZone, nil
 }
 
 // positioned turns a miekg/dns parse error into a ParseError whose line counts
