@@ -196,9 +196,18 @@ func TestPednsRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParsePedns: %v\n%s", err, files[0].Content)
 			}
-			if len(cfg.Forward) != 1 || !reflect.DeepEqual(cfg.Forward[0].Zones,
+			// The plan's rule, then (virtual network role) "." to Azure DNS.
+			wantRules := 1
+			if p.Role != azureml.RoleOnPrem {
+				wantRules = 2
+			}
+			if len(cfg.Forward) != wantRules || !reflect.DeepEqual(cfg.Forward[0].Zones,
 				p.Forwards[0].Zones) {
 				t.Errorf("forward = %+v, want %+v", cfg.Forward, p.Forwards)
+			}
+			if wantRules == 2 && (cfg.Forward[1].Zones[0] != "." ||
+				cfg.Forward[1].Upstreams[0] != azureml.AzureDNS) {
+				t.Errorf("default rule = %+v, want . to %s", cfg.Forward[1], azureml.AzureDNS)
 			}
 			zones := map[string]*zone.Zone{}
 			for _, zc := range cfg.Zones {

@@ -64,6 +64,13 @@ func renderPedns(p *azureml.Plan, o Options) ([]File, error) {
 	for _, f := range p.Forwards {
 		cfg.Forward = append(cfg.Forward, PednsForward{Zones: f.Zones, Upstreams: f.Upstreams})
 	}
+	// In the virtual network, Azure DNS resolves public names too: it is the
+	// default rule, so that pedns answers every name the network asks. On
+	// premises the default belongs to the resolvers already in use there.
+	if p.Role != azureml.RoleOnPrem {
+		cfg.Forward = append(cfg.Forward, PednsForward{Zones: []string{"."},
+			Upstreams: []string{azureml.AzureDNS}})
+	}
 	for _, z := range p.Zones {
 		cfg.Zones = append(cfg.Zones, PednsZone{Name: z.Name, Fallthrough: true,
 			Records: z.Text()})
@@ -79,6 +86,10 @@ func renderPedns(p *azureml.Plan, o Options) ([]File, error) {
 	var b bytes.Buffer
 	b.WriteString(header("#", "pedns configuration for Azure Machine Learning", p))
 	b.WriteString("# Change listen to this server's own address before use.\n")
+	if p.Role == azureml.RoleOnPrem {
+		b.WriteString("# Add a forward rule for \".\" to the resolvers this site uses now,\n" +
+			"# or every other name is REFUSED.\n")
+	}
 	b.Write(data)
 	return []File{{Name: "pedns.yaml", Content: b.Bytes()}}, nil
 }
