@@ -50,8 +50,9 @@ const (
 
 // Defaults for Options.
 const (
-	DefaultMaxChain = 8
-	DefaultStaleTTL = 30 // seconds, as RFC 8767 section 4 suggests
+	DefaultMaxChain  = 8
+	DefaultStaleTTL  = 30 // seconds, as RFC 8767 section 4 suggests
+	DefaultStaleWait = 1800 * time.Millisecond
 )
 
 // Rule is one forward rule: the zones it serves and the forwarder for them.
@@ -70,39 +71,49 @@ type Options struct {
 	MaxChain int
 	// StaleTTL is the TTL of answers served stale (RFC 8767). Default 30.
 	StaleTTL uint32
-	Log      *slog.Logger
+	// StaleWait is how long a query with an expired answer at hand waits for
+	// the upstreams before it gets the expired answer. Default 1.8s, the
+	// client response timer of RFC 8767 section 5: under the 2 to 5 seconds
+	// after which stub resolvers give up.
+	StaleWait time.Duration
+	Log       *slog.Logger
 }
 
 // Resolver answers questions through the pipeline. It is immutable after New
 // and safe for concurrent use.
 type Resolver struct {
-	hosts    *hosts.Hosts
-	zones    map[string]*zone.Zone         // apex -> zone
-	rules    map[string]*forward.Forwarder // zone -> forwarder
-	cache    *cache.Cache
-	maxChain int
-	staleTTL uint32
-	log      *slog.Logger
-	now      func() time.Time
+	hosts     *hosts.Hosts
+	zones     map[string]*zone.Zone         // apex -> zone
+	rules     map[string]*forward.Forwarder // zone -> forwarder
+	cache     *cache.Cache
+	maxChain  int
+	staleTTL  uint32
+	staleWait time.Duration
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // New builds a resolver from its sources.
 func New(opts Options) *Resolver {
 	r := &Resolver{
-		hosts:    opts.Hosts,
-		zones:    map[string]*zone.Zone{},
-		rules:    map[string]*forward.Forwarder{},
-		cache:    opts.Cache,
-		maxChain: opts.MaxChain,
-		staleTTL: opts.StaleTTL,
-		log:      opts.Log,
-		now:      time.Now,
+		hosts:     opts.Hosts,
+		zones:     map[string]*zone.Zone{},
+		rules:     map[string]*forward.Forwarder{},
+		cache:     opts.Cache,
+		maxChain:  opts.MaxChain,
+		staleTTL:  opts.StaleTTL,
+		staleWait: opts.StaleWait,
+		log:       opts.Log,
+		now:       time.Now,
 	}
 	if r.maxChain <= 0 {
 		r.maxChain = DefaultMaxChain
 	}
 	if r.staleTTL == 0 {
 		r.staleTTL = DefaultStaleTTL
+	}
+	if r.staleWait <= 0 {
+		r.staleWait = DefaultStaleWait
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -237,79 +248,79 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 	fwd *forward.Forwarder, rule string) step {
 
 	key := cache.Key{Name: name, Qtype: q.Qtype, Qclass: q.Qclass, DO: do}
-	var stale *cache.Answer
-	if r.cache != nil {
-		if c, ok := r.cache.Get(key, r.now()); ok {
-			if !c.Stale {
-				if c.Prefetch {
-					go r.prefetch(key, fwd, rule)
-				}
-				return step{rcode: c.Rcode, answer: c.Answer, ns: c.Ns, rule: fwd,
-					source: SourceCache, detail: rule}
-			}
-			stale = &c
+	if r.cache == nil {
+		return r.fetch(ctx, key, fwd, rule)
+	}
+	c, ok := r.cache.Get(key, r.now())
+	switch {
+	case !ok:
+		return r.fetch(ctx, key, fwd, rule)
+	case !c.Stale:
+		if c.Prefetch {
+			go r.fetch(context.Background(), key, fwd, rule)
 		}
+		return step{rcode: c.Rcode, answer: c.Answer, ns: c.Ns, rule: fwd,
+			source: SourceCache, detail: rule}
 	}
 
-	start := time.Now()
-	fq := dns.Question{Name: name, Qtype: q.Qtype, Qclass: q.Qclass}
-	res, err := fwd.Exchange(ctx, fq, do)
-	elapsed := time.Since(start)
-	if err == nil {
-		answer, loop := chainOf(name, q.Qtype, res.Msg.Answer)
-		if loop {
-			r.log.Debug("upstream answer has a CNAME loop", "qname", name, "rule", rule)
-			return step{rcode: dns.RcodeServerFailure, answer: answer, rule: fwd,
-				source: SourceForward, detail: rule + " via " + res.From, duration: elapsed}
+	// An expired answer is at hand: give the upstreams StaleWait to refresh it
+	// (RFC 8767 section 5, the client response timer), then serve it stale
+	// while the refresh goes on in the background and fills the cache.
+	fresh := make(chan step, 1)
+	go func() { fresh <- r.fetch(context.WithoutCancel(ctx), key, fwd, rule) }()
+	timer := time.NewTimer(r.staleWait)
+	defer timer.Stop()
+	select {
+	case st := <-fresh:
+		if st.rcode != dns.RcodeServerFailure {
+			return st
 		}
-		rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns)
-		if r.cache != nil {
-			// Serve what the cache keeps, TTLs clamped, so that a reply reused
-			// by the fast path expires with the cache entry.
-			msg := &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer, Ns: ns}
-			if res.Merged {
-				answer, ns = r.cache.Clamp(msg)
-			} else {
-				answer, ns = r.cache.Set(key, msg, r.now())
-			}
-		}
-		return step{rcode: rcode, answer: answer, ns: ns, rule: fwd,
-			source: SourceForward, detail: rule + " via " + res.From, merged: res.Merged,
-			duration: elapsed}
+	case <-timer.C:
 	}
-
-	if stale != nil {
-		r.log.Warn("serving stale answer", "qname", name, "qtype", dns.TypeToString[q.Qtype],
-			"rule", rule, "error", err)
-		return step{rcode: stale.Rcode, answer: withTTL(stale.Answer, r.staleTTL),
-			ns: withTTL(stale.Ns, r.staleTTL), rule: fwd, source: SourceStale, detail: rule,
-			duration: elapsed}
-	}
-	level := slog.LevelInfo
-	if errors.Is(err, forward.ErrOverloaded) {
-		level = slog.LevelWarn
-	}
-	r.log.Log(ctx, level, "upstream failed", "qname", name, "qtype", dns.TypeToString[q.Qtype],
-		"rule", rule, "error", err)
-	return step{rcode: dns.RcodeServerFailure, rule: fwd, source: SourceForward, detail: rule,
-		duration: elapsed}
+	r.log.Warn("serving stale answer", "qname", name, "qtype", dns.TypeToString[q.Qtype],
+		"rule", rule)
+	return step{rcode: c.Rcode, answer: withTTL(c.Answer, r.staleTTL),
+		ns: withTTL(c.Ns, r.staleTTL), rule: fwd, source: SourceStale, detail: rule}
 }
 
-// prefetch refreshes a popular cache entry shortly before it expires.
-func (r *Resolver) prefetch(key cache.Key, fwd *forward.Forwarder, rule string) {
-	ctx := context.Background()
+// fetch asks the rule's upstreams for key and caches the answer.
+func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwarder,
+	rule string) step {
+
+	start := time.Now()
 	q := dns.Question{Name: key.Name, Qtype: key.Qtype, Qclass: key.Qclass}
 	res, err := fwd.Exchange(ctx, q, key.DO)
+	elapsed := time.Since(start)
 	if err != nil {
-		r.log.Debug("prefetch failed", "qname", key.Name, "rule", rule, "error", err)
-		return
+		level := slog.LevelInfo
+		if errors.Is(err, forward.ErrOverloaded) {
+			level = slog.LevelWarn
+		}
+		r.log.Log(ctx, level, "upstream failed", "qname", key.Name,
+			"qtype", dns.TypeToString[key.Qtype], "rule", rule, "error", err)
+		return step{rcode: dns.RcodeServerFailure, rule: fwd, source: SourceForward,
+			detail: rule, duration: elapsed}
 	}
+
 	answer, loop := chainOf(key.Name, key.Qtype, res.Msg.Answer)
 	if loop {
-		return
+		r.log.Debug("upstream answer has a CNAME loop", "qname", key.Name, "rule", rule)
+		return step{rcode: dns.RcodeServerFailure, answer: answer, rule: fwd,
+			source: SourceForward, detail: rule + " via " + res.From, duration: elapsed}
 	}
-	r.cache.Set(key, &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer,
-		Ns: negativeAuthority(res.Msg.Ns)}, r.now())
+	rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns)
+	if r.cache != nil {
+		// Serve what the cache keeps, TTLs clamped, so that a reply reused by
+		// the fast path expires with the cache entry.
+		msg := &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer, Ns: ns}
+		if res.Merged {
+			answer, ns = r.cache.Clamp(msg)
+		} else {
+			answer, ns = r.cache.Set(key, msg, r.now())
+		}
+	}
+	return step{rcode: rcode, answer: answer, ns: ns, rule: fwd, source: SourceForward,
+		detail: rule + " via " + res.From, merged: res.Merged, duration: elapsed}
 }
 
 // withTTL sets the TTL of records that the cache copied for this caller.

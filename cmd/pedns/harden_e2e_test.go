@@ -1,0 +1,163 @@
+package main
+
+// End-to-end tests of pedns serve under operational stress: reloads under
+// load and an upstream outage.
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/dnstest"
+	"github.com/pedns/pedns/internal/testutil"
+)
+
+// A client querying in a loop through ten reloads, half of them with broken
+// files, gets no error and no wrong answer.
+func TestReloadUnderLoad(t *testing.T) {
+	good := func(n int) string {
+		return fmt.Sprintf("listen: [\"127.0.0.1:0\"]\nzones:\n  - name: corp.example\n"+
+			"    records: |\n      www 300 IN A 10.0.0.1\n      gen 300 IN TXT \"%d\"\n", n)
+	}
+	file := writeConfig(t, good(0))
+	p := testutil.StartPedns(t, testutil.BuildPedns(t), "serve", "-c", file)
+
+	var (
+		stop     atomic.Bool
+		queries  atomic.Int64
+		failures []string
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+	)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Timeout: 2 * time.Second}
+			for !stop.Load() {
+				m := new(dns.Msg)
+				m.SetQuestion("www.corp.example.", dns.TypeA)
+				resp, _, err := c.Exchange(m, p.Addr)
+				queries.Add(1)
+				var problem string
+				switch {
+				case err != nil:
+					problem = err.Error()
+				case resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1:
+					problem = resp.String()
+				case resp.Answer[0].(*dns.A).A.String() != "10.0.0.1":
+					problem = "wrong address " + resp.Answer[0].String()
+				}
+				if problem != "" {
+					mu.Lock()
+					failures = append(failures, problem)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+
+	for i := 1; i <= 10; i++ {
+		text := good(i)
+		if i%2 == 0 {
+			text = strings.Replace(text, "10.0.0.1", "10.0.0.999", 1) // refused
+		}
+		os.WriteFile(file, []byte(text), 0o644)
+		p.Signal(t, syscall.SIGHUP)
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+
+	if len(failures) > 0 {
+		t.Errorf("%d of %d queries failed during reloads; first: %s",
+			len(failures), queries.Load(), failures[0])
+	}
+	if n := strings.Count(p.Log(), "configuration reloaded"); n != 5 {
+		t.Errorf("%d reloads applied, want 5", n)
+	}
+	if n := strings.Count(p.Log(), "reload refused"); n < 5 {
+		t.Errorf("%d reloads refused, want 5", n)
+	}
+	// The last good file (generation 9) is the one in force.
+	m := new(dns.Msg)
+	m.SetQuestion("gen.corp.example.", dns.TypeTXT)
+	resp, err := dns.Exchange(m, p.Addr)
+	if err != nil || len(resp.Answer) != 1 || !strings.Contains(resp.Answer[0].String(), `"9"`) {
+		t.Errorf("after the reloads: %v %v, want generation 9", resp, err)
+	}
+}
+
+// The only upstream stops answering: cached names keep resolving, stale and
+// with a short TTL; new names get SERVFAIL promptly; when the upstream returns,
+// fresh answers again.
+func TestUpstreamOutageServesStale(t *testing.T) {
+	var down atomic.Bool
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		if down.Load() {
+			return nil
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		rr, _ := dns.NewRR(req.Question[0].Name + " 1 IN A 10.0.0.7")
+		m.Answer = []dns.RR{rr}
+		return m
+	})
+	p := serve(t, fmt.Sprintf(`listen: ["127.0.0.1:0"]
+forward: [{zones: ["."], upstreams: [%q]}]
+upstream: {try_timeout: 300ms, timeout: 2s}
+cache: {stale: 1h, stale_ttl: 30s}
+`, up.Addr))
+	ask := func(name string) (*dns.Msg, time.Duration) {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		c := &dns.Client{Timeout: 4 * time.Second}
+		resp, rtt, err := c.Exchange(m, p.Addr)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return resp, rtt
+	}
+
+	if resp, _ := ask("cached.example."); len(resp.Answer) != 1 {
+		t.Fatalf("warm-up: %v", resp)
+	}
+	down.Store(true)
+	time.Sleep(1100 * time.Millisecond) // the 1s TTL runs out
+
+	resp, _ := ask("cached.example.")
+	if len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 30 {
+		t.Errorf("cached name during the outage: %v, want the stale answer with TTL 30", resp)
+	}
+	ask("other.example.") // marks the upstream down
+	resp, rtt := ask("new.example.")
+	if resp.Rcode != dns.RcodeServerFailure {
+		t.Errorf("new name during the outage: %s, want SERVFAIL", dns.RcodeToString[resp.Rcode])
+	}
+	if rtt > time.Second {
+		t.Errorf("SERVFAIL took %v, want it within about one try timeout", rtt)
+	}
+	if !strings.Contains(p.Log(), "serving stale answer") {
+		t.Error("serving stale was not logged")
+	}
+
+	down.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, _ = ask("back.example.")
+		if resp.Rcode == dns.RcodeSuccess {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 1 {
+		t.Errorf("after the upstream returned: %v, want a fresh answer", resp)
+	}
+}
