@@ -63,6 +63,10 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// HTTP serves metrics, health and a status page; off when not set.
 	HTTP HTTP `yaml:"http"`
+	// Watch, when set, checks the configuration file and the zone and hosts
+	// files it names this often, and reloads when one changes (a Kubernetes
+	// ConfigMap, say). Default 0s: reload on SIGHUP only.
+	Watch Duration `yaml:"watch"`
 }
 
 // HTTP is the listener for operations: /metrics, /health, /ready and the
@@ -218,6 +222,9 @@ type Loaded struct {
 	ZoneData []*zone.Zone
 	// HostEntries holds the parsed lines of every hosts file.
 	HostEntries []hosts.Entry
+	// Files are the files the configuration was read from: itself, then the
+	// zone and hosts files it names.
+	Files []string
 }
 
 // Load reads, checks and completes the configuration in file.
@@ -243,7 +250,7 @@ func Parse(data []byte, file string) (*Loaded, error) {
 	if len(root.Content) > 0 {
 		d.decode(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
 	}
-	l := &Loaded{Config: cfg, File: file}
+	l := &Loaded{Config: cfg, File: file, Files: []string{file}}
 	l.setDefaults()
 	l.check(d, filepath.Dir(file))
 	if len(d.errs) > 0 {
@@ -535,6 +542,7 @@ func (l *Loaded) loadZones(d *decoder, dir string) {
 		case z.Records != "":
 			rrs, err = zone.Parse(z.Records, name, l.File, recordsLine(d.nodes[path+".records"]))
 		case z.File != "":
+			l.Files = append(l.Files, resolvePath(dir, z.File))
 			rrs, err = readZoneFile(resolvePath(dir, z.File), name)
 		}
 		parsed := err == nil
@@ -647,6 +655,7 @@ func (l *Loaded) loadHosts(d *decoder, dir string) {
 	for i, f := range l.Hosts {
 		path := fmt.Sprintf("hosts[%d]", i)
 		file := resolvePath(dir, f)
+		l.Files = append(l.Files, file)
 		fh, err := os.Open(file)
 		if err != nil {
 			d.at(path, "reading hosts file: %v", err)
