@@ -33,6 +33,11 @@ var (
 		"Queries in flight to the upstream.", "rule", "upstream")
 	descZoneRecords = desc("zone_records",
 		"Records in a local zone.", "zone")
+	descRateLimited = desc("rate_limited_total",
+		"UDP responses over the per-network rate limit (dropped or truncated). "+
+			"Starts again when a reload makes a new limiter.")
+	descOverloaded = desc("overloaded_total",
+		"UDP queries answered SERVFAIL because limits.queries were already in progress.")
 )
 
 // stateCollector reads the figures that the server keeps itself, so that the
@@ -43,7 +48,7 @@ type stateCollector struct{ m *Metrics }
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReady, descReloads, descCacheEntries,
 		descCacheHits, descCacheMisses, descCacheEvictions, descCacheStale,
-		descUpHealthy, descUpInflight, descZoneRecords} {
+		descUpHealthy, descUpInflight, descZoneRecords, descRateLimited, descOverloaded} {
 		ch <- d
 	}
 }
@@ -66,8 +71,10 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descReady, ready)
 	counter(descReloads, srv.Reloads())
+	counter(descOverloaded, srv.Overloaded())
 
 	st := srv.State()
+	counter(descRateLimited, st.Limiter().Limited()) // Limited is nil-safe
 	if cache := st.Cache(); cache != nil {
 		s := cache.Stats()
 		gauge(descCacheEntries, float64(s.Entries))

@@ -48,9 +48,10 @@ type Server struct {
 	dns     atomic.Pointer[dnsserver.Server] // nil until Attach
 	recent  *ring
 
-	http *http.Server
-	ln   net.Listener // set by Listen
-	done chan struct{}
+	http    *http.Server
+	ln      net.Listener  // set by Listen
+	serving atomic.Bool   // Serve was called
+	done    chan struct{} // closed when Serve returns
 }
 
 var _ dnsserver.Observer = (*Server)(nil)
@@ -123,6 +124,7 @@ func (s *Server) Addr() string {
 
 // Serve answers requests on the bound listener until Close.
 func (s *Server) Serve() error {
+	s.serving.Store(true)
 	defer close(s.done)
 	if err := s.http.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http listener on %s: %w", s.Addr(), err)
@@ -138,6 +140,9 @@ func (s *Server) Close() {
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.opts.Log.Warn("http listener did not stop cleanly", "error", err)
 		s.http.Close()
+	}
+	if !s.serving.Load() {
+		return
 	}
 	select {
 	case <-s.done:

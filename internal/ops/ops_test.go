@@ -309,6 +309,8 @@ func TestMetricsCountScriptedQueries(t *testing.T) {
 		// twice (before they meet in flight) and failName.
 		`pedns_cache_misses_total`:    4,
 		`pedns_cache_hits_total`:      0,
+		`pedns_rate_limited_total`:    0,
+		`pedns_overloaded_total`:      0,
 		`pedns_reloads_total`:         0,
 		`pedns_reload_failures_total`: 0,
 	}
