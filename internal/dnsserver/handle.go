@@ -160,14 +160,18 @@ func (s *Server) slow(ctx context.Context, st *State, packet []byte, client neti
 	return out
 }
 
-// reusable reports whether a pipeline answer may be kept as a packed reply: a
-// definite answer, not a failure, and not one served stale.
+// reusable reports whether a pipeline answer should be kept as a packed reply:
+// a definite answer, not a failure, not one served stale, and not one fresh
+// from an upstream. A name asked once, the common case of a cache miss, would
+// only churn the reply cache; asked again, it is answered from the answer
+// cache and kept then.
 func reusable(ans *resolve.Answer) bool {
 	if ans.Rcode != dns.RcodeSuccess && ans.Rcode != dns.RcodeNameError {
 		return false
 	}
 	for _, st := range ans.Steps {
-		if st.Source == resolve.SourceStale || st.Source == resolve.SourceNone {
+		switch st.Source {
+		case resolve.SourceStale, resolve.SourceNone, resolve.SourceForward:
 			return false
 		}
 	}

@@ -305,8 +305,14 @@ func (s *Server) slowUDP(c *net.UDPConn, st *State, packet []byte, client netip.
 	j := udpJob{conn: c, st: st, bp: bp, packet: (*bp)[:copy(*bp, packet)], client: client,
 		q: q, parsed: parsed}
 	s.handlers.Add(1)
+	// An idle worker first; only when none waits, a new one. (One select
+	// with both cases would pick at random and start workers needlessly.)
 	select {
 	case s.jobs <- j:
+		return
+	default:
+	}
+	select {
 	case s.queries <- struct{}{}:
 		go s.worker(j)
 	default:
