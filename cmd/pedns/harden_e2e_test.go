@@ -161,3 +161,23 @@ cache: {stale: 1h, stale_ttl: 30s}
 		t.Errorf("after the upstream returned: %v, want a fresh answer", resp)
 	}
 }
+
+// With watch set, a changed file is picked up without SIGHUP, and a broken one
+// is refused just the same.
+func TestWatchReloadsChangedFiles(t *testing.T) {
+	text := func(ip string) string {
+		return "listen: [\"127.0.0.1:0\"]\nwatch: 200ms\nzones:\n  - name: corp.example\n" +
+			"    records: |\n      www 300 IN A " + ip + "\n"
+	}
+	file := writeConfig(t, text("10.0.0.1"))
+	p := testutil.StartPedns(t, testutil.BuildPedns(t), "serve", "-c", file)
+
+	os.WriteFile(file, []byte(text("10.0.0.999")), 0o644)
+	p.WaitLog(t, "reload refused", 5*time.Second)
+	os.WriteFile(file, []byte(text("10.0.0.2")+"# changed\n"), 0o644)
+	p.WaitLog(t, "configuration reloaded", 5*time.Second)
+	res := testutil.Dig(t, p.Addr, "www.corp.example.", "A")
+	if len(res.Answer) != 1 || res.Answer[0] != "www.corp.example. A 10.0.0.2" {
+		t.Errorf("after the file changed: %v", res.Answer)
+	}
+}

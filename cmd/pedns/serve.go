@@ -63,7 +63,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	if *printConfig {
-		out, err := yaml.Marshal(l.Config)
+		shown := l.Config
+		if shown.HTTP.Token != "" {
+			shown.HTTP.Token = "(hidden)" // the answer may land in a ticket or a log
+		}
+		out, err := yaml.Marshal(shown)
 		if err != nil {
 			fmt.Fprintf(stderr, "pedns serve: encoding configuration: %v\n", err)
 			return exitFail
@@ -110,12 +114,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	// Reloads come from SIGHUP and, with watch set, from changed files; one
+	// goroutine runs them all, one at a time.
+	changed := make(chan struct{}, 1)
+	if every := l.Watch.D(); every > 0 && *file != "" {
+		files := func() []string { return srv.State().Config.Files }
+		go watchFiles(ctx, every, files, func() {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		})
+	}
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				reload(srv, load, log, reloadFailed)
+			case <-changed:
+				log.Info("configuration files changed: reloading")
 				reload(srv, load, log, reloadFailed)
 			}
 		}
