@@ -12,6 +12,7 @@ package forward
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -374,23 +375,59 @@ func (f *Forwarder) order() (out []*Upstream, allDown bool) {
 	return out, allDown
 }
 
-// newQuery builds the message sent upstream: a fresh random ID (RFC 5452
-// section 9.2), recursion desired, and an EDNS0 OPT offering udpSize.
-func newQuery(q dns.Question, do bool, udpSize uint16) *dns.Msg {
-	m := &dns.Msg{Question: []dns.Question{q}}
-	m.Id = uint16(rand.Uint32())
-	m.RecursionDesired = true
-	m.SetEdns0(udpSize, do)
-	return m
+// outQuery is a query as sent upstream: its ID and question, to match the
+// reply, and its wire form.
+type outQuery struct {
+	id   uint16
+	q    dns.Question
+	wire []byte
+}
+
+// newQuery builds the query sent upstream, packed by hand (it is the same
+// few fields every time): a fresh random ID (RFC 5452 section 9.2), recursion
+// desired, the question, and an EDNS0 OPT record offering udpSize with the DO
+// bit when asked.
+func newQuery(q dns.Question, do bool, udpSize uint16) (*outQuery, error) {
+	oq := &outQuery{id: uint16(rand.Uint32()), q: q}
+	buf := make([]byte, 12+len(q.Name)+2+4+11)
+	binary.BigEndian.PutUint16(buf[0:], oq.id)
+	binary.BigEndian.PutUint16(buf[2:], 0x0100) // RD
+	binary.BigEndian.PutUint16(buf[4:], 1)      // QDCOUNT
+	binary.BigEndian.PutUint16(buf[10:], 1)     // ARCOUNT: the OPT record
+	off, err := dns.PackDomainName(q.Name, buf, 12, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the question %q: %w", q.Name, err)
+	}
+	binary.BigEndian.PutUint16(buf[off:], q.Qtype)
+	binary.BigEndian.PutUint16(buf[off+2:], q.Qclass)
+	off += 4
+	buf[off] = 0 // OPT owner: the root
+	binary.BigEndian.PutUint16(buf[off+1:], dns.TypeOPT)
+	binary.BigEndian.PutUint16(buf[off+3:], udpSize)
+	binary.BigEndian.PutUint32(buf[off+5:], 0) // extended rcode, version 0, flags
+	if do {
+		buf[off+7] = 0x80
+	}
+	binary.BigEndian.PutUint16(buf[off+9:], 0) // no options
+	oq.wire = buf[:off+11]
+	return oq, nil
+}
+
+// idOf returns the ID of a packed message, or false when it is too short.
+func idOf(msg []byte) (uint16, bool) {
+	if len(msg) < 12 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint16(msg), true
 }
 
 // matches reports whether resp answers query: same ID and the same question,
 // the name compared without case (RFC 5452 section 9.1).
-func matches(query, resp *dns.Msg) bool {
-	if resp.Id != query.Id || !resp.Response || len(resp.Question) != 1 {
+func matches(query *outQuery, resp *dns.Msg) bool {
+	if resp.Id != query.id || !resp.Response || len(resp.Question) != 1 {
 		return false
 	}
-	q, r := query.Question[0], resp.Question[0]
+	q, r := query.q, resp.Question[0]
 	return r.Qtype == q.Qtype && r.Qclass == q.Qclass && strings.EqualFold(r.Name, q.Name)
 }
 

@@ -103,7 +103,10 @@ func (u *Upstream) markFailed(log *slog.Logger, rule string, err error, resp *dn
 // exchange sends one query over UDP and retries over TCP when the answer is
 // truncated. Replies that do not match the query are ignored.
 func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool, udpSize uint16) (*dns.Msg, error) {
-	query := newQuery(q, do, udpSize)
+	query, err := newQuery(q, do, udpSize)
+	if err != nil {
+		return nil, err
+	}
 
 	resp, err := u.udpRoundTrip(ctx, query, udpSize)
 	if err != nil {
@@ -122,7 +125,7 @@ var errMismatch = errors.New("reply does not match the query")
 // attempt, or a late answer to an earlier query: it is dropped and the wait
 // goes on (RFC 5452 section 9.1). The socket is connected, so the kernel
 // drops datagrams from any other address.
-func (u *Upstream) udpRoundTrip(ctx context.Context, query *dns.Msg, udpSize uint16) (*dns.Msg, error) {
+func (u *Upstream) udpRoundTrip(ctx context.Context, query *outQuery, udpSize uint16) (*dns.Msg, error) {
 	sock, err := u.udp.get()
 	if err != nil {
 		return nil, fmt.Errorf("opening a UDP socket: %w", err)
@@ -137,11 +140,7 @@ func (u *Upstream) udpRoundTrip(ctx context.Context, query *dns.Msg, udpSize uin
 	stop := context.AfterFunc(ctx, func() { sock.conn.SetDeadline(time.Now()) })
 	defer stop()
 
-	out, err := query.Pack()
-	if err != nil {
-		return nil, fmt.Errorf("encoding the query: %w", err)
-	}
-	if _, err := sock.conn.Write(out); err != nil {
+	if _, err := sock.conn.Write(query.wire); err != nil {
 		return nil, fmt.Errorf("sending over udp: %w", err)
 	}
 	buf := make([]byte, max(int(udpSize), 512))
@@ -154,6 +153,9 @@ func (u *Upstream) udpRoundTrip(ctx context.Context, query *dns.Msg, udpSize uin
 			}
 			return nil, fmt.Errorf("reading over udp: %w", err)
 		}
+		if id, ok := idOf(buf[:n]); !ok || id != query.id {
+			continue // not ours: no need to parse it
+		}
 		resp := new(dns.Msg)
 		if resp.Unpack(buf[:n]) != nil || !matches(query, resp) {
 			continue
@@ -164,7 +166,7 @@ func (u *Upstream) udpRoundTrip(ctx context.Context, query *dns.Msg, udpSize uin
 }
 
 // tcpRoundTrip sends query over a new TCP connection.
-func (u *Upstream) tcpRoundTrip(ctx context.Context, query *dns.Msg) (*dns.Msg, error) {
+func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
@@ -178,7 +180,7 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *dns.Msg) (*dns.Msg, 
 	defer stop()
 
 	co := &dns.Conn{Conn: conn}
-	if err := co.WriteMsg(query); err != nil {
+	if _, err := co.Write(query.wire); err != nil {
 		return nil, fmt.Errorf("sending over tcp: %w", err)
 	}
 	resp, err := co.ReadMsg()
