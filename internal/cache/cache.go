@@ -77,6 +77,8 @@ type Cache struct {
 type shard struct {
 	mu      sync.Mutex
 	entries map[Key]*entry // guarded by mu
+	ring    []Key          // keys in order of insertion, for eviction; guarded by mu
+	next    int            // the ring slot to evict and reuse next; guarded by mu
 	max     int
 }
 
@@ -182,8 +184,8 @@ func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) (answer, ns []dns.RR) {
 	}
 	s := c.shardFor(k)
 	s.mu.Lock()
-	if _, exists := s.entries[k]; !exists && len(s.entries) >= s.max {
-		c.evictLocked(s, now)
+	if _, exists := s.entries[k]; !exists {
+		c.insertLocked(s, k)
 	}
 	s.entries[k] = e
 	s.mu.Unlock()
@@ -219,22 +221,22 @@ func copyRRs(rrs []dns.RR, ttl time.Duration) []dns.RR {
 	return out
 }
 
-// evictLocked makes room in s: it drops one entry past its stale window if a
-// few random probes find one, and otherwise one random entry. Random eviction
-// needs no per-entry bookkeeping on the hit path.
-func (c *Cache) evictLocked(s *shard, now time.Time) {
-	const probes = 8
-	var victim Key
-	n := 0
-	for k, e := range s.entries {
-		victim = k
-		if now.After(e.expires.Add(c.opts.StaleWindow)) || n == probes {
-			break
-		}
-		n++
+// insertLocked records a new key in the shard's ring, evicting the oldest
+// inserted entry when the shard is full: first in, first out, in constant time
+// and with no bookkeeping on the hit path. A key evicted and stored again has
+// two ring slots; the older one may evict it early, which costs one refetch.
+func (c *Cache) insertLocked(s *shard, k Key) {
+	if len(s.ring) < s.max {
+		s.ring = append(s.ring, k)
+		return
 	}
-	delete(s.entries, victim)
-	c.evictions.Add(1)
+	old := s.ring[s.next]
+	if _, ok := s.entries[old]; ok {
+		delete(s.entries, old)
+		c.evictions.Add(1)
+	}
+	s.ring[s.next] = k
+	s.next = (s.next + 1) % len(s.ring)
 }
 
 // lifetime returns how long resp may be cached, and false when it may not.
@@ -275,6 +277,7 @@ func (c *Cache) Flush() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		s.entries = map[Key]*entry{}
+		s.ring, s.next = nil, 0
 		s.mu.Unlock()
 	}
 }
