@@ -221,3 +221,49 @@ zones:
 		t.Error("no overloaded query counted")
 	}
 }
+
+// A thousand clients asking the same uncached name at once cost the upstream
+// one query (SPEC.md section 7: Azure DNS drops what it cannot take).
+func TestThousandClientsOneUpstreamQuery(t *testing.T) {
+	release := make(chan struct{})
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		<-release
+		m := new(dns.Msg)
+		m.SetReply(req)
+		rr, _ := dns.NewRR(req.Question[0].Name + " 60 IN A 10.0.0.5")
+		m.Answer = []dns.RR{rr}
+		return m
+	})
+	s := newServer(t, fmt.Sprintf("forward: [{zones: [\".\"], upstreams: [%q]}]\n", up.Addr))
+	pkt := pack(t, query("popular.example.", dns.TypeA))
+
+	var wg sync.WaitGroup
+	answers := make(chan int, 1000)
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := new(dns.Msg)
+			if err := resp.Unpack(s.Handle(context.Background(), pkt, loopback, true)); err != nil {
+				t.Error(err)
+				return
+			}
+			answers <- len(resp.Answer)
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // every client waits on the one query
+	close(release)
+	wg.Wait()
+	close(answers)
+
+	n := 0
+	for a := range answers {
+		if a == 1 {
+			n++
+		}
+	}
+	if n != 1000 || up.Queries() != 1 {
+		t.Errorf("%d of 1000 clients answered with %d upstream queries; want 1000 and 1",
+			n, up.Queries())
+	}
+}
