@@ -153,6 +153,9 @@ func SplitStream(data []byte) ([]File, error) {
 
 // WriteDir writes each file into dir, which must exist.
 func WriteDir(dir string, files []File) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating the output folder: %w", err)
+	}
 	var errs []error
 	for _, f := range files {
 		if f.Name != filepath.Base(f.Name) {

@@ -314,3 +314,13 @@ func TestPednsAcceptedByConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteDirCreatesTheFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "out")
+	if err := WriteDir(dir, []File{{Name: "a.zone", Content: []byte("x\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "a.zone")); err != nil || string(data) != "x\n" {
+		t.Errorf("read back %q, %v", data, err)
+	}
+}
