@@ -52,7 +52,7 @@ func (s *Server) fast(st *State, packet []byte, client netip.Addr, udp bool, q *
 
 	if st.logQueries || s.observer != nil {
 		ev := QueryEvent{Client: client, Qtype: q.Qtype, Rcode: int(out[3] & 0x0f),
-			Source: r.Source, Duration: time.Duration(time.Now().UnixNano() - now)}
+			Source: r.Source, Rule: r.Rule, Duration: time.Duration(time.Now().UnixNano() - now)}
 		if st.logQueries {
 			// The name is decoded only when someone reads it.
 			ev.Qname, _, _ = dns.UnpackDomainName(packet, headerLen)
@@ -69,6 +69,7 @@ type QueryEvent struct {
 	Qtype    uint16
 	Rcode    int
 	Source   string // the resolve source of the last step, or "none"
+	Rule     string // the forward rule of the last step; empty for local answers
 	Duration time.Duration
 }
 
@@ -153,7 +154,7 @@ func (s *Server) slow(ctx context.Context, st *State, packet []byte, client neti
 		if local {
 			source = ans.Source()
 		}
-		if r, ok := wire.NewReply(out, !local, time.Now().UnixNano(), source); ok {
+		if r, ok := wire.NewReply(out, !local, time.Now().UnixNano(), source, ans.Rule()); ok {
 			st.replies.Put(q.Key(st.replySize(q, udp)), r)
 		}
 	}
@@ -233,7 +234,7 @@ func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
 			Qtype: req.Question[0].Qtype, Rcode: resp.Rcode, Source: resolve.SourceNone,
 			Duration: time.Since(start)}
 		if ans != nil {
-			ev.Source = ans.Source()
+			ev.Source, ev.Rule = ans.Source(), ans.Rule()
 		}
 		s.observe(st, ev)
 	}

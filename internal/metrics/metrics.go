@@ -45,6 +45,7 @@ type Metrics struct {
 	duration [len(sourceNames)]prometheus.Observer
 
 	refused        prometheus.Counter
+	ruleQueries    *prometheus.CounterVec
 	reloadFailures prometheus.Counter
 	reloadFails    atomic.Int64 // the same count, for the status page
 
@@ -84,6 +85,11 @@ func New() *Metrics {
 	for i, s := range sourceNames {
 		m.duration[i] = dur.WithLabelValues(s)
 	}
+	m.ruleQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "forward", Name: "queries_total",
+		Help: "Queries whose final answer came through a forward rule (from its " +
+			"upstreams, the cache or served stale), by rule.",
+	}, []string{"rule"})
 	m.refused = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "refused_total",
 		Help: "Queries refused because the client is outside the access list.",
@@ -113,7 +119,7 @@ func New() *Metrics {
 
 	m.upstreams.Store(&map[upstreamKey]*upstream{})
 	m.rules.Store(&map[string]prometheus.Counter{})
-	m.reg.MustRegister(m.queries, dur, m.refused, m.reloadFailures,
+	m.reg.MustRegister(m.queries, dur, m.ruleQueries, m.refused, m.reloadFailures,
 		m.upQueries, m.upErrors, m.upRTT, m.merged,
 		&stateCollector{m: m}, buildInfo(),
 		collectors.NewGoCollector(),
@@ -143,6 +149,10 @@ func (m *Metrics) Query(ev dnsserver.QueryEvent) {
 	}
 	(*p).Inc()
 	m.duration[s].Observe(ev.Duration.Seconds())
+	if ev.Rule != "" {
+		// Rules come from the configuration: the label set stays bounded.
+		m.ruleQueries.WithLabelValues(ev.Rule).Inc()
+	}
 }
 
 // child resolves and keeps the counter of one label combination. Only the

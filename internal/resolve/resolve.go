@@ -134,6 +134,7 @@ type Step struct {
 	Name     string   // lower-case name asked of the source
 	Source   string   // one of the Source constants
 	Detail   string   // the zone apex or forward rule; the upstream address when forwarded
+	Rule     string   // the forward rule's zone when the step went through one
 	Rcode    int      // the source's rcode for this name
 	Records  []dns.RR // the records of the chain that this step gave
 	Merged   bool     // the upstream query was shared with another client's
@@ -147,6 +148,15 @@ type Answer struct {
 	Ns            []dns.RR // authority section of the last step
 	Authoritative bool     // every step came from local data
 	Steps         []Step
+}
+
+// Rule returns the forward rule of the step that ended the resolution, empty
+// when that step was local.
+func (a *Answer) Rule() string {
+	if len(a.Steps) == 0 {
+		return ""
+	}
+	return a.Steps[len(a.Steps)-1].Rule
 }
 
 // Source returns the source of the step that ended the resolution.
@@ -177,7 +187,8 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer 
 		ans.Answer = append(ans.Answer, chain...)
 		ans.Authoritative = ans.Authoritative && st.local
 		ans.Steps = append(ans.Steps, Step{Name: name, Source: st.source, Detail: st.detail,
-			Rcode: st.rcode, Records: chain, Merged: st.merged, Duration: st.duration})
+			Rule: st.ruleName, Rcode: st.rcode, Records: chain, Merged: st.merged,
+			Duration: st.duration})
 
 		if next == "" {
 			ans.Rcode, ans.Ns = st.rcode, st.ns
@@ -210,6 +221,7 @@ type step struct {
 	ns       []dns.RR
 	local    bool               // from hosts or a zone
 	rule     *forward.Forwarder // the rule that forwarded, nil for local answers
+	ruleName string             // that rule's zone
 	source   string
 	detail   string
 	merged   bool
@@ -260,7 +272,7 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 			go r.fetch(context.Background(), key, fwd, rule)
 		}
 		return step{rcode: c.Rcode, answer: c.Answer, ns: c.Ns, rule: fwd,
-			source: SourceCache, detail: rule}
+			source: SourceCache, detail: rule, ruleName: rule}
 	}
 
 	// An expired answer is at hand: give the upstreams StaleWait to refresh it
@@ -280,7 +292,8 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 	r.log.Warn("serving stale answer", "qname", name, "qtype", dns.TypeToString[q.Qtype],
 		"rule", rule)
 	return step{rcode: c.Rcode, answer: withTTL(c.Answer, r.staleTTL),
-		ns: withTTL(c.Ns, r.staleTTL), rule: fwd, source: SourceStale, detail: rule}
+		ns: withTTL(c.Ns, r.staleTTL), rule: fwd, source: SourceStale, detail: rule,
+		ruleName: rule}
 }
 
 // fetch asks the rule's upstreams for key and caches the answer.
@@ -299,14 +312,15 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 		r.log.Log(ctx, level, "upstream failed", "qname", key.Name,
 			"qtype", dns.TypeToString[key.Qtype], "rule", rule, "error", err)
 		return step{rcode: dns.RcodeServerFailure, rule: fwd, source: SourceForward,
-			detail: rule, duration: elapsed}
+			detail: rule, ruleName: rule, duration: elapsed}
 	}
 
 	answer, loop := chainOf(key.Name, key.Qtype, res.Msg.Answer)
 	if loop {
 		r.log.Debug("upstream answer has a CNAME loop", "qname", key.Name, "rule", rule)
 		return step{rcode: dns.RcodeServerFailure, answer: answer, rule: fwd,
-			source: SourceForward, detail: rule + " via " + res.From, duration: elapsed}
+			source: SourceForward, detail: rule + " via " + res.From, ruleName: rule,
+			duration: elapsed}
 	}
 	rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns)
 	if r.cache != nil {
@@ -320,7 +334,8 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 		}
 	}
 	return step{rcode: rcode, answer: answer, ns: ns, rule: fwd, source: SourceForward,
-		detail: rule + " via " + res.From, merged: res.Merged, duration: elapsed}
+		detail: rule + " via " + res.From, ruleName: rule, merged: res.Merged,
+		duration: elapsed}
 }
 
 // withTTL sets the TTL of records that the cache copied for this caller.

@@ -14,8 +14,9 @@ type Reply struct {
 	ttls    []uint16 // offsets of the TTL fields to count down; nil to keep them
 	stored  int64    // unix nanoseconds when packed
 	expires int64    // unix nanoseconds; 0 for never (local data lives until reload)
-	// Source is the pipeline source that produced the reply, for the query log.
-	Source string
+	// Source is the pipeline source that produced the reply, and Rule its
+	// forward rule (empty for local data), for the query log and metrics.
+	Source, Rule string
 }
 
 // NewReply keeps msg (which it owns from now on) as a reply. When age is set,
@@ -24,12 +25,12 @@ type Reply struct {
 // popular names are prefetched; otherwise it is served unchanged until the
 // cache is dropped. ok is false when msg does
 // not walk as a DNS message, or when it should age but carries no TTL.
-func NewReply(msg []byte, age bool, now int64, source string) (r *Reply, ok bool) {
+func NewReply(msg []byte, age bool, now int64, source, rule string) (r *Reply, ok bool) {
 	offs, minTTL, ok := ttlOffsets(msg)
 	if !ok {
 		return nil, false
 	}
-	r = &Reply{msg: msg, stored: now, Source: source}
+	r = &Reply{msg: msg, stored: now, Source: source, Rule: rule}
 	if age {
 		if len(offs) == 0 || minTTL == 0 {
 			return nil, false
