@@ -143,7 +143,10 @@ func (u *Upstream) udpRoundTrip(ctx context.Context, query *outQuery, udpSize ui
 	if _, err := sock.conn.Write(query.wire); err != nil {
 		return nil, fmt.Errorf("sending over udp: %w", err)
 	}
-	buf := make([]byte, max(int(udpSize), 512))
+	if len(sock.buf) < max(int(udpSize), 512) {
+		sock.buf = make([]byte, max(int(udpSize), 512))
+	}
+	buf := sock.buf
 	for {
 		n, err := sock.conn.Read(buf)
 		if err != nil {
@@ -214,6 +217,7 @@ type socketPool struct {
 type pooledSocket struct {
 	conn *net.UDPConn
 	uses int
+	buf  []byte // for replies; a reply is parsed before the socket is reused
 }
 
 const maxSocketUses = 64

@@ -427,7 +427,9 @@ func (r *Resolver) chases(target string, st step) bool {
 // to keep and, when the chain leaves for another source, the name to resolve
 // next (empty when the resolution ends here).
 func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, next string) {
-	chain, _ = chainOf(name, qtype, st.answer)
+	// Every source hands back a chain already: zones and hosts answer for the
+	// name alone, and upstream answers were cut by chainOf before caching.
+	chain = st.answer
 	if qtype == dns.TypeCNAME {
 		return chain, ""
 	}
