@@ -32,7 +32,8 @@
 # and, on each peer's row, pedns's us/q and qps divided by that peer's.
 #
 # -L runs the large-zone mode instead: zones of 1,000, 100,000 and 1,000,000
-# names (-z), for pedns and unbound. It reports the load time (from process
+# names (-z), for pedns, pedns without its caches (every query takes the
+# full path through the zone) and unbound. It reports the load time (from process
 # start until a dig for the zone's last name gets its address), RSS after
 # load, and qps, us/q and p99 for two query sets: "hot" (1,000 names spread
 # over the zone) and "spread" (up to 100,000 random names of the zone).
@@ -73,8 +74,10 @@ Options:
   -d SECS   length of each measured run (default 5)
   -r N      repetitions of every run; the table shows medians (default 1)
   -s LIST   scenarios, comma separated (default local,cached,miss)
-  -S LIST   servers, comma separated (default pedns,unbound,dnsmasq;
-            with -L: pedns,unbound)
+  -S LIST   servers, comma separated, from pedns, unbound, dnsmasq and
+            pedns-nocache (pedns with cache size 0, so no reply cache
+            either) (default pedns,unbound,dnsmasq;
+            with -L: pedns,pedns-nocache,unbound)
   -b BIN    use this pedns binary instead of building ./cmd/pedns
   -o DIR    write raw logs to DIR (default: a new /tmp/pedns-bench.XXXXXX)
   -c N      dnsperf clients (default 10)
@@ -107,7 +110,7 @@ while getopts "d:r:s:S:b:o:c:q:nLz:t:R:h" opt; do
 	esac
 done
 if [[ $large == 1 && $servers == pedns,unbound,dnsmasq ]]; then
-	servers=pedns,unbound
+	servers=pedns,pedns-nocache,unbound
 fi
 IFS=, read -r -a scen_list <<<"$scenarios"
 IFS=, read -r -a srv_list <<<"$servers"
@@ -205,7 +208,7 @@ for tool in dnsperf dig taskset timeout ss go; do
 done
 for s in "${srv_list[@]}"; do
 	case $s in
-	pedns) ;;
+	pedns | pedns-nocache) ;;
 	unbound | dnsmasq) command -v "$s" >/dev/null || PATH=$PATH:/usr/sbin
 		command -v "$s" >/dev/null || die "$s not found" ;;
 	*) die "unknown server $s" ;;
@@ -412,11 +415,12 @@ fi
 write_config() {
 	local s=$1 sc=$2 d=$3 port=$4 up=$5 zd=$6
 	case $s in
-	pedns)
+	pedns | pedns-nocache)
 		{
 			echo "listen: [\"127.0.0.1:$port\"]"
 			echo "allow: [\"127.0.0.0/8\"]"
 			echo "log: {level: warn}"
+			[[ $s == pedns-nocache ]] && echo "cache: {size: 0}"
 			if [[ $sc == local ]]; then
 				echo "zones:"
 				echo "  - name: $lzone"
@@ -689,7 +693,7 @@ if [[ $large == 1 ]]; then
 				printf "h%07d.workspace.eastus.%s A\n", int(rand() * n), z
 		}' >"$zd/spread.queries"
 		for s in "${srv_list[@]}"; do
-			case $s in pedns | unbound) run_large "$n" "$s" ;; *) log "skip $s in -L" ;; esac
+			case $s in dnsmasq) log "skip $s in -L" ;; *) run_large "$n" "$s" ;; esac
 		done
 	done
 	echo
