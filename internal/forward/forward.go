@@ -224,6 +224,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.
 	maxAttempts := len(order) + int(budget/f.opts.TryTimeout)
 	results := make(chan attemptResult, maxAttempts)
 	attempts, running := 0, 0
+	sent := false // some upstream had room for an attempt
 	var (
 		lastResp *dns.Msg
 		lastFrom string
@@ -237,6 +238,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.
 			if !u.acquire() {
 				continue
 			}
+			sent = true
 			running++
 			go func() {
 				defer u.release()
@@ -250,10 +252,36 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.
 		return false
 	}
 
-	if !start() {
-		return nil, "", ErrOverloaded
+	// The first attempt runs in this goroutine, the common case being an
+	// answer within TryTimeout; only a slow one moves to a goroutine of its
+	// own, still waiting for its reply, while the next attempt starts.
+	wait := f.opts.TryTimeout
+	switch r, slow := f.firstAttempt(ctx, order[0], q, do, results); {
+	case slow:
+		attempts, running, sent = 1, 1, true
+		wait = 0 // TryTimeout has passed: the next attempt starts at once
+	case r.from == nil:
+		// order[0] is at its in-flight limit: the loop below tries the others.
+	case r.err == nil && usable(r.resp):
+		return r.resp, r.from.addr, nil
+	default:
+		attempts, sent = 1, true
+		if r.err != nil {
+			lastErr = fmt.Errorf("upstream %s: %w", r.from.addr, r.err)
+		} else {
+			lastResp, lastFrom = r.resp, r.from.addr
+		}
+		if len(order) == 1 {
+			return lastResp, lastFrom, f.finalErr(lastResp, lastErr)
+		}
 	}
-	timer := time.NewTimer(f.opts.TryTimeout)
+	if running == 0 && !start() {
+		if !sent {
+			return nil, "", ErrOverloaded
+		}
+		return lastResp, lastFrom, f.finalErr(lastResp, lastErr)
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		select {
@@ -297,6 +325,62 @@ func (f *Forwarder) finalErr(lastResp *dns.Msg, lastErr error) error {
 // failure or a refusal, which another upstream may not share.
 func usable(m *dns.Msg) bool {
 	return m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeRefused
+}
+
+// firstAttempt asks u in the calling goroutine for up to TryTimeout. When u
+// answers or fails in that time, it returns the result (from is nil when u was
+// at its in-flight limit). When it does not, slow is true and the attempt goes
+// on in a goroutine of its own that sends its result to results.
+func (f *Forwarder) firstAttempt(ctx context.Context, u *Upstream, q dns.Question, do bool,
+	results chan<- attemptResult) (r attemptResult, slow bool) {
+
+	if !u.acquire() {
+		return attemptResult{}, false
+	}
+	began := time.Now()
+	done := func(resp *dns.Msg, err error) attemptResult {
+		u.release()
+		f.judge(ctx, u, resp, err, time.Since(began))
+		return attemptResult{resp: resp, from: u, err: err}
+	}
+
+	query, err := newQuery(q, do, f.opts.UDPSize)
+	if err != nil {
+		return done(nil, err), false
+	}
+	p, err := u.sendUDP(query, f.opts.UDPSize)
+	if err != nil {
+		return done(nil, err), false
+	}
+	try := began.Add(f.opts.TryTimeout)
+	if deadline, ok := ctx.Deadline(); ok && deadline.Before(try) {
+		try = deadline
+	}
+	resp, err := p.wait(try)
+	switch {
+	case errors.Is(err, ErrTimeout) && ctx.Err() == nil && time.Now().Before(ctxDeadline(ctx)):
+		go func() {
+			resp, err := p.finish(ctx)
+			results <- done(resp, err)
+		}()
+		return attemptResult{}, true
+	case err != nil:
+		p.close()
+		return done(nil, err), false
+	}
+	p.close()
+	if resp.Truncated {
+		resp, err = u.tcpRoundTrip(ctx, query)
+	}
+	return done(resp, err), false
+}
+
+// ctxDeadline returns the deadline of ctx, or the far future without one.
+func ctxDeadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(time.Hour)
 }
 
 // judge updates the health of u after one attempt and tells the observer. An

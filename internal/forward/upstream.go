@@ -107,48 +107,55 @@ func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool, udpSiz
 	if err != nil {
 		return nil, err
 	}
-
-	resp, err := u.udpRoundTrip(ctx, query, udpSize)
+	p, err := u.sendUDP(query, udpSize)
 	if err != nil {
 		return nil, err
 	}
-	if resp.Truncated {
-		return u.tcpRoundTrip(ctx, query)
-	}
-	return resp, nil
+	return p.finish(ctx)
 }
 
 var errMismatch = errors.New("reply does not match the query")
 
-// udpRoundTrip sends query from a socket of the pool and waits for the reply
-// that matches it. A reply with another ID or question may be a spoofing
-// attempt, or a late answer to an earlier query: it is dropped and the wait
-// goes on (RFC 5452 section 9.1). The socket is connected, so the kernel
-// drops datagrams from any other address.
-func (u *Upstream) udpRoundTrip(ctx context.Context, query *outQuery, udpSize uint16) (*dns.Msg, error) {
+// pendingUDP is a query sent from a pooled socket, waiting for its reply.
+type pendingUDP struct {
+	u     *Upstream
+	sock  *pooledSocket
+	query *outQuery
+	clean bool // the reply arrived: the socket may serve another query
+}
+
+// sendUDP sends query from a socket of the pool.
+func (u *Upstream) sendUDP(query *outQuery, udpSize uint16) (*pendingUDP, error) {
 	sock, err := u.udp.get()
 	if err != nil {
 		return nil, fmt.Errorf("opening a UDP socket: %w", err)
 	}
-	clean := false
-	defer func() { u.udp.put(sock, clean) }()
-
-	if deadline, ok := ctx.Deadline(); ok {
-		sock.conn.SetDeadline(deadline)
-	}
-	// Cancellation of ctx (another attempt won) ends the wait at once.
-	stop := context.AfterFunc(ctx, func() { sock.conn.SetDeadline(time.Now()) })
-	defer stop()
-
-	if _, err := sock.conn.Write(query.wire); err != nil {
-		return nil, fmt.Errorf("sending over udp: %w", err)
-	}
 	if len(sock.buf) < max(int(udpSize), 512) {
 		sock.buf = make([]byte, max(int(udpSize), 512))
 	}
-	buf := sock.buf
+	if _, err := sock.conn.Write(query.wire); err != nil {
+		u.udp.put(sock, false)
+		return nil, fmt.Errorf("sending over udp: %w", err)
+	}
+	return &pendingUDP{u: u, sock: sock, query: query}, nil
+}
+
+// wait reads until the reply that matches the query arrives or deadline
+// passes (ErrTimeout). A reply with another ID or question may be a spoofing
+// attempt, or a late answer to an earlier query: it is dropped and the wait
+// goes on (RFC 5452 section 9.1). The socket is connected, so the kernel drops
+// datagrams from any other address. After ErrTimeout, wait may be called
+// again with a later deadline: the query is still out.
+func (p *pendingUDP) wait(deadline time.Time) (*dns.Msg, error) {
+	p.sock.conn.SetReadDeadline(deadline)
+	return p.read()
+}
+
+// read waits for the reply under the read deadline already set.
+func (p *pendingUDP) read() (*dns.Msg, error) {
+	buf := p.sock.buf
 	for {
-		n, err := sock.conn.Read(buf)
+		n, err := p.sock.conn.Read(buf)
 		if err != nil {
 			var nerr net.Error
 			if errors.As(err, &nerr) && nerr.Timeout() {
@@ -156,16 +163,40 @@ func (u *Upstream) udpRoundTrip(ctx context.Context, query *outQuery, udpSize ui
 			}
 			return nil, fmt.Errorf("reading over udp: %w", err)
 		}
-		if id, ok := idOf(buf[:n]); !ok || id != query.id {
+		if id, ok := idOf(buf[:n]); !ok || id != p.query.id {
 			continue // not ours: no need to parse it
 		}
 		resp := new(dns.Msg)
-		if resp.Unpack(buf[:n]) != nil || !matches(query, resp) {
+		if resp.Unpack(buf[:n]) != nil || !matches(p.query, resp) {
 			continue
 		}
-		clean = true
+		p.clean = true
 		return resp, nil
 	}
+}
+
+// close returns the socket to the pool, or closes it when a reply may still
+// be on its way.
+func (p *pendingUDP) close() { p.u.udp.put(p.sock, p.clean) }
+
+// finish waits for the reply until ctx ends (its cancellation, when another
+// attempt won, ends the wait at once), releases the socket, and fetches the
+// answer again over TCP when the reply is truncated.
+func (p *pendingUDP) finish(ctx context.Context) (*dns.Msg, error) {
+	deadline, _ := ctx.Deadline()
+	p.sock.conn.SetReadDeadline(deadline)
+	// Registered after the deadline is set, so that it cannot be undone.
+	stop := context.AfterFunc(ctx, func() { p.sock.conn.SetReadDeadline(time.Now()) })
+	resp, err := p.read()
+	stop()
+	p.close()
+	if err != nil {
+		return nil, err
+	}
+	if resp.Truncated {
+		return p.u.tcpRoundTrip(ctx, p.query)
+	}
+	return resp, nil
 }
 
 // tcpRoundTrip sends query over a new TCP connection.
