@@ -126,7 +126,9 @@ func (s *Server) slow(ctx context.Context, st *State, packet []byte, client neti
 	}
 
 	req := new(dns.Msg)
-	if err := unpackQuery(req, packet); err != nil {
+	if parsed {
+		queryFromWire(req, packet, q)
+	} else if err := unpackQuery(req, packet); err != nil {
 		if !st.allowed(client) {
 			return nil
 		}
@@ -177,6 +179,22 @@ func reusable(ans *resolve.Answer) bool {
 		}
 	}
 	return true
+}
+
+// queryFromWire fills req from a query that wire.ParseQuery accepted, without
+// parsing the packet again: the header bits the reply copies, the question in
+// the client's case, and the OPT record.
+func queryFromWire(req *dns.Msg, packet []byte, q *wire.Query) {
+	req.Id = q.ID
+	req.Opcode = dns.OpcodeQuery
+	req.RecursionDesired = q.Flags&(1<<8) != 0
+	req.CheckingDisabled = q.Flags&(1<<4) != 0
+	req.AuthenticatedData = q.Flags&(1<<5) != 0
+	name, _, _ := dns.UnpackDomainName(packet, headerLen)
+	req.Question = []dns.Question{{Name: name, Qtype: q.Qtype, Qclass: dns.ClassINET}}
+	if q.EDNS {
+		req.SetEdns0(q.UDPSize, q.DO)
+	}
 }
 
 // unpackQuery parses a query strictly. miekg/dns is lenient where RFC 1035

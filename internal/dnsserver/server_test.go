@@ -280,3 +280,32 @@ func TestReloadSwapsState(t *testing.T) {
 		t.Errorf("after reload: %s", got)
 	}
 }
+
+// A query that the fast parser accepts is rebuilt from its wire form for the
+// slow path: the result must equal what the full parser makes of it.
+func TestQueryFromWireMatchesUnpack(t *testing.T) {
+	for _, m := range []*dns.Msg{
+		query("WwW.Corp.Example.", dns.TypeA),
+		func() *dns.Msg {
+			m := query("x.example.", dns.TypeAAAA)
+			m.SetEdns0(4096, true)
+			m.CheckingDisabled = true
+			m.RecursionDesired = false
+			return m
+		}(),
+	} {
+		pkt := pack(t, m)
+		var q wireQuery
+		if !parseQuery(pkt, &q) {
+			t.Fatal("fast parser refused a plain query")
+		}
+		fast, full := new(dns.Msg), new(dns.Msg)
+		queryFromWire(fast, pkt, &q)
+		if err := full.Unpack(pkt); err != nil {
+			t.Fatal(err)
+		}
+		if fast.String() != full.String() {
+			t.Errorf("rebuilt query\n%s\nwant\n%s", fast, full)
+		}
+	}
+}
