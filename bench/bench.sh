@@ -33,8 +33,8 @@
 #
 # -L runs the large-zone mode instead: zones of 1,000, 100,000 and 1,000,000
 # names (-z), for pedns, pedns without its caches (every query takes the
-# full path through the zone) and unbound. It reports the load time (from process
-# start until a dig for the zone's last name gets its address), RSS after
+# full path through the zone) and unbound. It reports the load time (from
+# process start until a dig for the zone's last name gets its address), RSS after
 # load, and qps, us/q and p99 for two query sets: "hot" (1,000 names spread
 # over the zone) and "spread" (up to 100,000 random names of the zone).
 #
@@ -150,7 +150,9 @@ print_table() {
 	END {
 		ns = split(scen, S, ",")
 		nv = split(srvs, V, ",")
-		print "| scenario | server | qps | us/q | p99 ms | lost % | !NOERR % | srv CPU % | gen CPU % | peak RSS MB | up/q | other CPU % | pedns/peer us/q | pedns/peer qps |"
+		printf "| scenario | server | qps | us/q | p99 ms | lost %% | !NOERR %% "
+		printf "| srv CPU %% | gen CPU %% | peak RSS MB | up/q | other CPU %% "
+		print "| pedns/peer us/q | pedns/peer qps |"
 		print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for (i = 1; i <= ns; i++) {
 			pk = S[i] SUBSEP "pedns"
@@ -164,9 +166,10 @@ print_table() {
 					ru = sprintf("%.2f", pu / u); rq = sprintf("%.2f", pq / q)
 				}
 				up = S[i] == "local" ? "—" : sprintf("%.2f", median(v[k, "upq"]))
-				printf "| %s | %s | %.0f | %.1f%s | %.2f | %.2f | %.2f | %.0f | %.0f | %.1f | %s | %.0f | %s | %s |\n",
-					S[i], V[j], q, u, spread(v[k, "usq"]), median(v[k, "p99ms"]),
-					median(v[k, "lostpct"]), median(v[k, "errpct"]),
+				printf "| %s | %s | %.0f | %.1f%s | %.2f | %.2f | %.2f ", S[i], V[j], q, u,
+					spread(v[k, "usq"]), median(v[k, "p99ms"]),
+					median(v[k, "lostpct"]), median(v[k, "errpct"])
+				printf "| %.0f | %.0f | %.1f | %s | %.0f | %s | %s |\n",
 					median(v[k, "srvcpu"]), median(v[k, "gencpu"]),
 					median(v[k, "rssmb"]), up, median(v[k, "other"]), ru, rq
 			}
@@ -178,7 +181,8 @@ print_table() {
 
 # print_large DIR: the table of the large-zone mode from DIR/large.tsv.
 print_large() {
-	echo "| zone names | server | load s | RSS after load MB | query set | qps | us/q | p99 ms | lost % | !NOERR % | peak RSS MB | other CPU % |"
+	echo -n "| zone names | server | load s | RSS after load MB | query set | qps | us/q "
+	echo "| p99 ms | lost % | !NOERR % | peak RSS MB | other CPU % |"
 	echo "|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 	awk -F'\t' 'NR > 1 {
 		printf "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
@@ -497,7 +501,7 @@ write_config() {
 # measure DIR PORT PID QUERIES NFLAG: one dnsperf run of dur seconds against
 # PORT while watching server PID. Sets m_* variables.
 measure() {
-	local d=$1 port=$2 pid=$3 qf=$4 nflag=$5 t0 t1 tm
+	local d=$1 port=$2 pid=$3 qf=$4 nflag=$5 t0 t1
 	quiet_machine
 	local b0 b1 c0=0 c1=0
 	[[ -n ${up_pid:-} ]] && c0=$(cpu_ticks "$up_pid")
@@ -625,7 +629,9 @@ run_one() {
 	printf '%s\t' "$sc" "$s" "$rep" "$m_qps" "$m_usq" "$m_p50" "$m_p99" "$m_lost" "$m_err" \
 		"$m_srvcpu" "$m_gencpu" "$m_rss" "$upq" "$m_other" >>"$out/results.tsv"
 	printf '%s\n' "$m_done" >>"$out/results.tsv"
-	log "  $sc $s rep $rep: ${m_qps} qps, ${m_usq} us/q, p99 ${m_p99} ms, lost ${m_lost}%, !NOERROR ${m_err}%, RSS ${m_rss} MB, up/q $upq, other CPU ${m_other}%"
+	log "  $sc $s rep $rep: ${m_qps} qps, ${m_usq} us/q, p99 ${m_p99} ms," \
+		"lost ${m_lost}%, !NOERROR ${m_err}%, RSS ${m_rss} MB, up/q $upq," \
+		"other CPU ${m_other}%"
 	if [[ -s $d/server.log ]]; then
 		log "  $s wrote to its log: $(head -c 300 "$d/server.log" | tr '\n' ' ')"
 	fi
@@ -668,7 +674,8 @@ run_large() {
 		printf '%s\t' "$n" "$s" "$load" "$rss" "$set" "$m_qps" "$m_usq" "$m_p99" "$m_lost" \
 			"$m_err" "$m_rss" >>"$out/large.tsv"
 		printf '%s\n' "$m_other" >>"$out/large.tsv"
-		log "    $set: ${m_qps} qps, ${m_usq} us/q, p99 ${m_p99} ms, lost ${m_lost}%, peak RSS ${m_rss} MB"
+		log "    $set: ${m_qps} qps, ${m_usq} us/q, p99 ${m_p99} ms, lost ${m_lost}%," \
+			"peak RSS ${m_rss} MB"
 	done
 	stop "$pid" "$wrap"
 	if [[ -s $d/server.log ]]; then
@@ -677,8 +684,9 @@ run_large() {
 }
 
 if [[ $large == 1 ]]; then
-	printf 'names\tserver\tload_s\trss_load_mb\tset\tqps\tusq\tp99ms\tlostpct\terrpct\trssmb\tother\n' \
+	printf '%s\t' names server load_s rss_load_mb set qps usq p99ms lostpct errpct rssmb \
 		>"$out/large.tsv"
+	echo other >>"$out/large.tsv"
 	for n in "${size_list[@]}"; do
 		log "writing a zone of $n names"
 		gen_zone "$n" h "$data/large-$n"
@@ -703,8 +711,9 @@ if [[ $large == 1 ]]; then
 	exit 0
 fi
 
-printf 'scenario\tserver\trep\tqps\tusq\tp50ms\tp99ms\tlostpct\terrpct\tsrvcpu\tgencpu\trssmb\tupq\tother\tdone\n' \
-	>"$out/results.tsv"
+printf '%s\t' scenario server rep qps usq p50ms p99ms lostpct errpct srvcpu gencpu rssmb upq \
+	other >"$out/results.tsv"
+echo done >>"$out/results.tsv"
 for ((rep = 1; rep <= reps; rep++)); do
 	for sc in "${scen_list[@]}"; do
 		for s in "${srv_list[@]}"; do
