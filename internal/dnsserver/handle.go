@@ -150,7 +150,7 @@ func (s *Server) slow(ctx context.Context, st *State, packet []byte, client neti
 
 	resp, ans := s.answer(ctx, st, req, client)
 	out := st.pack(resp, req, udp, s.log)
-	if parsed && ans != nil && reusable(ans) {
+	if parsed && ans != nil && st.replies.Enabled() && reusable(ans) {
 		local := ans.Authoritative
 		source := resolve.SourceCache
 		if local {
@@ -320,6 +320,10 @@ func (st *State) pack(resp, req *dns.Msg, udp bool, log *slog.Logger) []byte {
 	}
 
 	resp.Truncate(size)
+	// Truncate turns compression off when the reply fits without it; pack it
+	// compressed anyway (RFC 1035 section 4.1.4), as other servers do: a
+	// smaller reply costs less to send, and to every hop after.
+	resp.Compress = true
 	out, err := resp.Pack()
 	if err != nil {
 		log.Error("cannot encode reply", "error", err)

@@ -297,7 +297,7 @@ const workerIdle = 30 * time.Second
 // slowUDP hands one query to a slow-path worker, on a copy of packet. Workers
 // are long-lived goroutines, so their stacks have already grown to what a
 // forwarded query needs; a new worker starts only when every worker is busy,
-// up to Limits.Queries of them, and beyond that the read loop waits.
+// up to Limits.Queries of them; beyond that the query gets SERVFAIL at once.
 func (s *Server) slowUDP(c *net.UDPConn, st *State, packet []byte, client netip.AddrPort,
 	q wire.Query, parsed bool) {
 

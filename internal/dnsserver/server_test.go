@@ -309,3 +309,20 @@ func TestQueryFromWireMatchesUnpack(t *testing.T) {
 		}
 	}
 }
+
+// Replies are compressed (RFC 1035 section 4.1.4) even when they would fit
+// without it: smaller on the wire for the client and every hop after.
+func TestRepliesAreCompressed(t *testing.T) {
+	s := newServer(t, testConfig)
+	q := query("www.corp.example.", dns.TypeA)
+	out := s.Handle(context.Background(), pack(t, q), loopback, true)
+	resp := new(dns.Msg)
+	if err := resp.Unpack(out); err != nil {
+		t.Fatal(err)
+	}
+	resp.Compress = false
+	plain, _ := resp.Pack()
+	if len(out) >= len(plain) {
+		t.Errorf("reply of %d bytes, uncompressed %d: want it compressed", len(out), len(plain))
+	}
+}

@@ -155,6 +155,9 @@ func (c *Replies) shard(key []byte) *replyShard {
 	return &c.shards[maphash.Bytes(c.seed, key)%replyShards]
 }
 
+// Enabled reports whether the cache keeps any reply at all.
+func (c *Replies) Enabled() bool { return c.shards[0].max > 0 }
+
 // Get returns the reply kept under key, unless it has expired by now.
 func (c *Replies) Get(key []byte, now int64) *Reply {
 	s := c.shard(key)
