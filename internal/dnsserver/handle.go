@@ -294,8 +294,6 @@ func (st *State) resolveInto(ctx context.Context, req, resp *dns.Msg, do bool) *
 		return nil
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, st.queryTimeout)
-	defer cancel()
 	ans := st.resolver.Resolve(ctx, q, do)
 	resp.Rcode = ans.Rcode
 	resp.Authoritative = ans.Authoritative

@@ -29,10 +29,9 @@ type State struct {
 	// limiter caps UDP responses per client network; nil when off.
 	limiter *ratelimit.Limiter
 
-	allow        []netip.Prefix
-	udpSize      int
-	queryTimeout time.Duration
-	logQueries   bool
+	allow      []netip.Prefix
+	udpSize    int
+	logQueries bool
 }
 
 // NewState builds the query path of l. When prev is given and l keeps its cache
@@ -82,7 +81,10 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 			Rules:    rules,
 			Cache:    ch,
 			StaleTTL: uint32(c.Cache.StaleTTL.D() / time.Second),
-			Log:      log,
+			// A query waits for at most about one upstream timeout, CNAME
+			// steps included.
+			Budget: c.Upstream.Timeout.D() + time.Second,
+			Log:    log,
 		}),
 		replies: wire.NewReplies(*c.Cache.Size),
 		limiter: ratelimit.New(ratelimit.Options{
@@ -92,10 +94,9 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 			IPv6Prefix: c.RateLimit.IPv6Prefix,
 			Exempt:     l.ExemptPrefixes,
 		}),
-		allow:        l.AllowPrefixes,
-		udpSize:      c.Limits.UDPSize,
-		queryTimeout: c.Upstream.Timeout.D() + time.Second,
-		logQueries:   c.Log.Queries,
+		allow:      l.AllowPrefixes,
+		udpSize:    c.Limits.UDPSize,
+		logQueries: c.Log.Queries,
 	}
 	return st
 }

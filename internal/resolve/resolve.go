@@ -69,6 +69,10 @@ type Options struct {
 	Cache *cache.Cache // may be nil: no caching
 	// MaxChain bounds the names followed through CNAMEs. Default 8.
 	MaxChain int
+	// Budget bounds a whole resolution, CNAME steps included: no new step
+	// starts after it has passed (each upstream exchange has its own
+	// timeout). 0 means no bound.
+	Budget time.Duration
 	// StaleTTL is the TTL of answers served stale (RFC 8767). Default 30.
 	StaleTTL uint32
 	// StaleWait is how long a query with an expired answer at hand waits for
@@ -87,6 +91,7 @@ type Resolver struct {
 	rules     map[string]*forward.Forwarder // zone -> forwarder
 	cache     *cache.Cache
 	maxChain  int
+	budget    time.Duration
 	staleTTL  uint32
 	staleWait time.Duration
 	log       *slog.Logger
@@ -101,6 +106,7 @@ func New(opts Options) *Resolver {
 		rules:     map[string]*forward.Forwarder{},
 		cache:     opts.Cache,
 		maxChain:  opts.MaxChain,
+		budget:    opts.Budget,
 		staleTTL:  opts.StaleTTL,
 		staleWait: opts.StaleWait,
 		log:       opts.Log,
@@ -170,9 +176,10 @@ func (a *Answer) Source() string {
 // Resolve answers question q, with the DNSSEC OK bit do passed upstream.
 func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer {
 	var (
-		ans  = Answer{Authoritative: true}
-		name = strings.ToLower(q.Name)
-		seen = []string{name}
+		ans   = Answer{Authoritative: true}
+		name  = strings.ToLower(q.Name)
+		seen  = []string{name}
+		start = time.Now()
 	)
 	for {
 		st := r.lookup(ctx, name, q, do)
@@ -192,6 +199,12 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer 
 
 		if next == "" {
 			ans.Rcode, ans.Ns = st.rcode, st.ns
+			return ans
+		}
+		if r.budget > 0 && time.Since(start) > r.budget {
+			r.log.Info("resolution over its time budget", "qname", q.Name, "at", next,
+				"budget", r.budget)
+			ans.Rcode, ans.Ns, ans.Authoritative = dns.RcodeServerFailure, nil, false
 			return ans
 		}
 		if contains(seen, next) || len(seen) >= r.maxChain {

@@ -368,3 +368,26 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}
 }
+
+func TestBudgetBoundsAChain(t *testing.T) {
+	slow := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		time.Sleep(300 * time.Millisecond)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		rr, _ := dns.NewRR(req.Question[0].Name + " 60 IN CNAME x.other.example.")
+		m.Answer = []dns.RR{rr}
+		return m
+	})
+	other := dnstest.Records(t, "x.other.example. 60 IN A 10.0.0.1")
+	slowRule := forward.New("a.example.", []string{slow.Addr},
+		forward.Options{TryTimeout: time.Second, Timeout: 2 * time.Second}, nil)
+	r := New(Options{Budget: 200 * time.Millisecond, Rules: []Rule{
+		{Zones: []string{"a.example."}, Forwarder: slowRule},
+		{Zones: []string{"other.example."}, Forwarder: fwd(other.Addr)},
+	}})
+	ans := r.Resolve(context.Background(), a("q.a.example.", dns.TypeA), false)
+	if ans.Rcode != dns.RcodeServerFailure || other.Queries() != 0 {
+		t.Errorf("rcode %s, %d queries to the second rule; want SERVFAIL before the next step",
+			dns.RcodeToString[ans.Rcode], other.Queries())
+	}
+}
