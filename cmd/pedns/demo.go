@@ -18,8 +18,9 @@ import (
 
 func init() {
 	commands["demo"] = command{
-		summary: "run the article's DNS topologies on loopback and resolve a workspace through each",
-		run:     runDemo,
+		summary: "run the article's DNS topologies on loopback, resolving a workspace " +
+			"through each",
+		run: runDemo,
 	}
 }
 

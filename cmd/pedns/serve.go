@@ -38,7 +38,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	printConfig := fs.Bool("print-config", false, "print the effective configuration and exit")
 	resolvConf := fs.String("resolv-conf", "/etc/resolv.conf",
 		"resolver `FILE` whose nameservers the built-in configuration forwards other names to")
-	drain := fs.Duration("drain", 5*time.Second, "on shutdown, how long to wait for queries in flight")
+	drain := fs.Duration("drain", 5*time.Second,
+		"on shutdown, how long to wait for queries in flight")
 	if err := fs.Parse(args); err != nil {
 		return flagExit(err)
 	}

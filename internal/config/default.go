@@ -35,7 +35,8 @@ func Builtin(resolvConf string) (*Loaded, []string, error) {
 			}
 		}
 	}
-	cfg.Forward = append(cfg.Forward, ForwardRule{Zones: zones, Upstreams: []string{azureml.AzureDNS}})
+	cfg.Forward = append(cfg.Forward,
+		ForwardRule{Zones: zones, Upstreams: []string{azureml.AzureDNS}})
 
 	servers, err := resolvConfServers(resolvConf)
 	switch {

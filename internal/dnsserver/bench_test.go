@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -65,7 +66,7 @@ func BenchmarkFastPathHit(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		pkt := qs[i%len(qs)]
 		parsed := parseQuery(pkt, &q)
-		if s.fast(st, pkt, loopback, true, &q, parsed, buf) == nil {
+		if s.fast(st, pkt, loopback, true, &q, parsed, buf, time.Now().UnixNano()) == nil {
 			b.Fatal("fast path missed")
 		}
 	}

@@ -29,7 +29,7 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 	st := s.state.Load()
 	var q wire.Query
 	parsed := wire.ParseQuery(packet, &q)
-	if out := s.fast(st, packet, client, udp, &q, parsed, nil); out != nil {
+	if out := s.fast(st, packet, client, udp, &q, parsed, nil, time.Now().UnixNano()); out != nil {
 		return out
 	}
 	return s.slow(ctx, st, packet, client, udp, &q, parsed)
@@ -37,13 +37,14 @@ func (s *Server) Handle(ctx context.Context, packet []byte, client netip.Addr, u
 
 // fast answers a plain query from the reply cache, writing into buf. It returns
 // nil when the query is not plain (parsed is false), not allowed, or not cached.
+// now (unix nanoseconds) is when the query arrived: the read loop takes it once
+// per batch of datagrams, not once per query.
 func (s *Server) fast(st *State, packet []byte, client netip.Addr, udp bool, q *wire.Query,
-	parsed bool, buf []byte) []byte {
+	parsed bool, buf []byte, now int64) []byte {
 
 	if !parsed || !st.allowed(client) {
 		return nil
 	}
-	now := time.Now().UnixNano()
 	r := st.replies.Get(q.Key(st.replySize(q, udp)), now)
 	if r == nil {
 		return nil

@@ -252,6 +252,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		}
 
 		st := s.state.Load()
+		now := time.Now().UnixNano()
 		replies := 0
 		for i := range in[:n] {
 			packet := in[i].Buffers[0][:in[i].N]
@@ -262,8 +263,9 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			client := ua.AddrPort()
 			parsed := wire.ParseQuery(packet, &q)
 			buf := out[replies].Buffers[0][:0]
-			if reply := s.fast(st, packet, client.Addr(), true, &q, parsed, buf); reply != nil {
-				switch st.limiter.Check(client.Addr(), time.Now().UnixNano()) {
+			reply := s.fast(st, packet, client.Addr(), true, &q, parsed, buf, now)
+			if reply != nil {
+				switch st.limiter.Check(client.Addr(), now) {
 				case ratelimit.Drop:
 					continue
 				case ratelimit.Truncate:

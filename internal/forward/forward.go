@@ -208,7 +208,9 @@ type attemptResult struct {
 }
 
 // resolve runs attempts until one gives a usable answer or Timeout passes.
-func (f *Forwarder) resolve(ctx context.Context, q dns.Question, do bool) (*dns.Msg, string, error) {
+func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
+	do bool) (*dns.Msg, string, error) {
+
 	// When every upstream is down, one try and SERVFAIL: the probes notice
 	// recovery, and clients (and serve-stale) need a prompt answer meanwhile.
 	order, allDown := f.order()

@@ -102,7 +102,9 @@ func (u *Upstream) markFailed(log *slog.Logger, rule string, err error, resp *dn
 
 // exchange sends one query over UDP and retries over TCP when the answer is
 // truncated. Replies that do not match the query are ignored.
-func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool, udpSize uint16) (*dns.Msg, error) {
+func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool,
+	udpSize uint16) (*dns.Msg, error) {
+
 	query, err := newQuery(q, do, udpSize)
 	if err != nil {
 		return nil, err

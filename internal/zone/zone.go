@@ -98,7 +98,8 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 	if z.soa == nil {
 		z.synth = true
 		z.soa = &dns.SOA{
-			Hdr:     dns.RR_Header{Name: z.origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: synthTTL},
+			Hdr: dns.RR_Header{Name: z.origin, Rrtype: dns.TypeSOA, Class: dns.ClassINET,
+				Ttl: synthTTL},
 			Ns:      "ns." + z.origin,
 			Mbox:    "hostmaster." + z.origin,
 			Serial:  1,
