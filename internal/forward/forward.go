@@ -20,6 +20,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -226,7 +227,8 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 	maxAttempts := len(order) + int(budget/f.opts.TryTimeout)
 	results := make(chan attemptResult, maxAttempts)
 	attempts, running := 0, 0
-	sent := false // some upstream had room for an attempt
+	sent := false                    // some upstream had room for an attempt
+	var won atomic.Pointer[Upstream] // set before returning an answer
 	var (
 		lastResp *dns.Msg
 		lastFrom string
@@ -246,7 +248,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 				defer u.release()
 				start := time.Now()
 				resp, err := u.exchange(ctx, q, do, f.opts.UDPSize)
-				f.judge(ctx, u, resp, err, time.Since(start))
+				f.judge(ctx, u, resp, err, time.Since(start), &won)
 				results <- attemptResult{resp: resp, from: u, err: err}
 			}()
 			return true
@@ -258,7 +260,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 	// answer within TryTimeout; only a slow one moves to a goroutine of its
 	// own, still waiting for its reply, while the next attempt starts.
 	wait := f.opts.TryTimeout
-	switch r, slow := f.firstAttempt(ctx, order[0], q, do, results); {
+	switch r, slow := f.firstAttempt(ctx, order[0], q, do, results, &won); {
 	case slow:
 		attempts, running, sent = 1, 1, true
 		wait = 0 // TryTimeout has passed: the next attempt starts at once
@@ -298,6 +300,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 		case r := <-results:
 			running--
 			if r.err == nil && usable(r.resp) {
+				won.Store(r.from)
 				return r.resp, r.from.addr, nil
 			}
 			if r.err != nil {
@@ -334,7 +337,7 @@ func usable(m *dns.Msg) bool {
 // at its in-flight limit). When it does not, slow is true and the attempt goes
 // on in a goroutine of its own that sends its result to results.
 func (f *Forwarder) firstAttempt(ctx context.Context, u *Upstream, q dns.Question, do bool,
-	results chan<- attemptResult) (r attemptResult, slow bool) {
+	results chan<- attemptResult, won *atomic.Pointer[Upstream]) (r attemptResult, slow bool) {
 
 	if !u.acquire() {
 		return attemptResult{}, false
@@ -342,7 +345,7 @@ func (f *Forwarder) firstAttempt(ctx context.Context, u *Upstream, q dns.Questio
 	began := time.Now()
 	done := func(resp *dns.Msg, err error) attemptResult {
 		u.release()
-		f.judge(ctx, u, resp, err, time.Since(began))
+		f.judge(ctx, u, resp, err, time.Since(began), won)
 		return attemptResult{resp: resp, from: u, err: err}
 	}
 
@@ -387,11 +390,13 @@ func ctxDeadline(ctx context.Context) time.Time {
 
 // judge updates the health of u after one attempt and tells the observer. An
 // answer marks u up. A timeout or a network error marks it down: so does an
-// attempt cut short because another upstream answered first, when it had
-// already gone a whole TryTimeout without answering. A SERVFAIL or REFUSED
+// attempt cut short because another upstream answered first (won), when it
+// had already gone a whole TryTimeout without answering. An attempt cut short
+// because another attempt to the same upstream answered says nothing against
+// it: a slow upstream within Timeout is still a working one. A SERVFAIL or REFUSED
 // only moves the query on: it is often about one name, not the server.
 func (f *Forwarder) judge(ctx context.Context, u *Upstream, resp *dns.Msg, err error,
-	rtt time.Duration) {
+	rtt time.Duration, won *atomic.Pointer[Upstream]) {
 
 	oc := outcome(resp, err)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
@@ -405,7 +410,7 @@ func (f *Forwarder) judge(ctx context.Context, u *Upstream, resp *dns.Msg, err e
 	case oc == OutcomeOK:
 		u.markUp(f.log, f.name)
 	case oc == OutcomeTimeout || oc == OutcomeNetwork ||
-		(oc == OutcomeCanceled && rtt >= f.opts.TryTimeout):
+		(oc == OutcomeCanceled && rtt >= f.opts.TryTimeout && won.Load() != u):
 		if u.markFailed(f.log, f.name, err, resp) {
 			go f.probe(u)
 		}
@@ -425,7 +430,8 @@ func (f *Forwarder) probe(u *Upstream) {
 			return
 		case <-time.After(wait):
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.opts.TryTimeout)
+		// The whole Timeout: an upstream that answers slowly is up.
+		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 		resp, err := u.exchange(ctx, q, false, f.opts.UDPSize)
 		cancel()
 		if err == nil && usable(resp) {

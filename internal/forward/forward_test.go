@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -355,5 +356,31 @@ func TestAllDownFailsPromptly(t *testing.T) {
 	}
 	if d := time.Since(start); d > 700*time.Millisecond {
 		t.Errorf("failure took %v with every upstream down, want about one try timeout", d)
+	}
+}
+
+// An upstream slower than TryTimeout but within Timeout keeps answering: the
+// spare attempt to it that the slow answer cuts short does not mark it down.
+func TestSlowUpstreamStaysUp(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		time.Sleep(500 * time.Millisecond)
+		m := new(dns.Msg)
+		m.SetReply(req)
+		rr, _ := dns.NewRR(req.Question[0].Name + " 60 IN A 10.0.0.1")
+		m.Answer = []dns.RR{rr}
+		return m
+	})
+	opts := Options{TryTimeout: 200 * time.Millisecond, Timeout: 2 * time.Second}
+	f := New(".", []string{up.Addr}, opts, quiet)
+	defer f.Close()
+	for i := 0; i < 4; i++ {
+		res, err := f.Exchange(context.Background(), question(fmt.Sprintf("n%d.example.", i)), false)
+		if err != nil || len(res.Msg.Answer) != 1 {
+			t.Fatalf("query %d: %+v %v", i, res, err)
+		}
+		time.Sleep(50 * time.Millisecond) // let the cut-short attempt be judged
+		if !f.Upstreams()[0].Healthy() {
+			t.Fatalf("after query %d the slow upstream is marked down", i)
+		}
 	}
 }
