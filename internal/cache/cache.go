@@ -41,11 +41,10 @@ type Options struct {
 	// StaleWindow is how long past expiry an entry may still be served when the
 	// upstreams fail. 0 disables serve-stale.
 	StaleWindow time.Duration
-	// PrefetchHits: an entry read this many times that is in the last tenth of
-	// its lifetime is handed out once with Prefetch set, so that the caller
-	// refreshes it before it expires and popular names never miss. 0 disables
-	// prefetch.
-	PrefetchHits int
+	// Prefetch: an entry read in the last tenth of its lifetime is handed out
+	// once with Prefetch set, so that the caller refreshes it before it
+	// expires and names in steady use never miss. Default false.
+	Prefetch bool
 }
 
 // Answer is a cached response, with TTLs counted down to the time of the lookup.
@@ -56,6 +55,10 @@ type Answer struct {
 	Stale  bool // past its TTL: serve only when the upstreams fail
 	// Prefetch asks the caller to refresh the entry in the background.
 	Prefetch bool
+	// RefreshAt is when the entry enters the last tenth of its lifetime, in
+	// which a read triggers prefetch: a copy kept elsewhere (the reply cache)
+	// must not outlive it, or the refresh is never asked for.
+	RefreshAt time.Time
 }
 
 // Stats are counters since the cache was made.
@@ -83,7 +86,6 @@ type shard struct {
 }
 
 type entry struct {
-	hits       atomic.Int32
 	prefetched atomic.Bool
 	rcode      int
 	answer     []dns.RR
@@ -131,17 +133,17 @@ func (c *Cache) Get(k Key, now time.Time) (Answer, bool) {
 		c.stale.Add(1)
 	} else {
 		c.hits.Add(1)
-		hits := int(e.hits.Add(1))
 		left := e.expires.Sub(now)
-		prefetch = c.opts.PrefetchHits > 0 && hits >= c.opts.PrefetchHits &&
-			left*10 < e.expires.Sub(e.stored) && e.prefetched.CompareAndSwap(false, true)
+		prefetch = c.opts.Prefetch && left*10 < e.expires.Sub(e.stored) &&
+			e.prefetched.CompareAndSwap(false, true)
 	}
 	return Answer{
-		Rcode:    e.rcode,
-		Answer:   aged(e.answer, elapsed, stale),
-		Ns:       aged(e.ns, elapsed, stale),
-		Stale:    stale,
-		Prefetch: prefetch,
+		Rcode:     e.rcode,
+		Answer:    aged(e.answer, elapsed, stale),
+		Ns:        aged(e.ns, elapsed, stale),
+		Stale:     stale,
+		Prefetch:  prefetch,
+		RefreshAt: e.expires.Add(-e.expires.Sub(e.stored) / 10),
 	}, true
 }
 

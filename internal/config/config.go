@@ -120,9 +120,10 @@ type Cache struct {
 	Stale *Duration `yaml:"stale"`
 	// StaleTTL is the TTL of an answer served stale. Default 30s.
 	StaleTTL Duration `yaml:"stale_ttl"`
-	// Prefetch refreshes an answer asked this many times in the last tenth
-	// of its TTL, before it expires; 0 turns prefetch off. Default 3.
-	Prefetch *int `yaml:"prefetch"`
+	// Prefetch refreshes an answer that is asked for in the last tenth of its
+	// TTL, in the background, so that names in steady use never miss: the
+	// asking client gets the cached answer at once. Default true.
+	Prefetch *bool `yaml:"prefetch"`
 }
 
 // Upstream tunes how pedns waits for its upstreams.
@@ -186,7 +187,6 @@ const (
 	DefaultNegativeTTL    = 30 * time.Second
 	DefaultStale          = 24 * time.Hour
 	DefaultStaleTTL       = 30 * time.Second
-	DefaultPrefetch       = 3
 	DefaultHostsTTL       = 5 * time.Minute
 	DefaultTryTimeout     = 1500 * time.Millisecond
 	DefaultTimeout        = 5 * time.Second
@@ -318,8 +318,8 @@ func (l *Loaded) setDefaults() {
 		c.Cache.Stale = &stale
 	}
 	if c.Cache.Prefetch == nil {
-		n := DefaultPrefetch
-		c.Cache.Prefetch = &n
+		on := true
+		c.Cache.Prefetch = &on
 	}
 	if c.Cache.StaleTTL == 0 {
 		c.Cache.StaleTTL = Duration(DefaultStaleTTL)
@@ -675,9 +675,6 @@ func (l *Loaded) checkLimits(d *decoder) {
 	c := &l.Config
 	if *c.Cache.Size < 0 {
 		d.at("cache.size", "must not be negative")
-	}
-	if *c.Cache.Prefetch < 0 {
-		d.at("cache.prefetch", "must not be negative")
 	}
 	if c.Cache.MinTTL > c.Cache.MaxTTL {
 		d.at("cache.min_ttl", "%v is above max_ttl %v", c.Cache.MinTTL.D(), c.Cache.MaxTTL.D())

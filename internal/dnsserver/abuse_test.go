@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/dnstest"
 )
 
@@ -265,5 +267,45 @@ func TestThousandClientsOneUpstreamQuery(t *testing.T) {
 	if n != 1000 || up.Queries() != 1 {
 		t.Errorf("%d of 1000 clients answered with %d upstream queries; want 1000 and 1",
 			n, up.Queries())
+	}
+}
+
+type sourceCounter struct {
+	mu      sync.Mutex
+	sources map[string]int
+}
+
+func (c *sourceCounter) Query(ev QueryEvent) {
+	c.mu.Lock()
+	c.sources[ev.Source]++
+	c.mu.Unlock()
+}
+
+func (c *sourceCounter) Refused(netip.Addr) {}
+
+// A name asked for steadily is refreshed before it expires: after the first
+// query, no client waits on the upstream, with the reply cache in front of the
+// answer cache.
+func TestPrefetchKeepsSteadyNamesWarm(t *testing.T) {
+	up := dnstest.Records(t, "steady.example. 2 IN A 10.0.0.1")
+	l, err := config.Parse([]byte(fmt.Sprintf(
+		"forward: [{zones: [\".\"], upstreams: [%q]}]\n", up.Addr)), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := &sourceCounter{sources: map[string]int{}}
+	s := New(l, quiet, WithObserver(counts))
+	pkt := pack(t, query("steady.example.", dns.TypeA))
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		if s.Handle(context.Background(), pkt, loopback, true) == nil {
+			t.Fatal("no reply")
+		}
+		time.Sleep(40 * time.Millisecond)
+	}
+	counts.mu.Lock()
+	defer counts.mu.Unlock()
+	if counts.sources["forward"] != 1 || up.Queries() < 2 {
+		t.Errorf("sources %v with %d upstream queries; want one forwarded query and "+
+			"the rest from cache, refreshed in the background", counts.sources, up.Queries())
 	}
 }

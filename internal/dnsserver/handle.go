@@ -157,7 +157,12 @@ func (s *Server) slow(ctx context.Context, st *State, packet []byte, client neti
 		if local {
 			source = ans.Source()
 		}
-		if r, ok := wire.NewReply(out, !local, time.Now().UnixNano(), source, ans.Rule()); ok {
+		var until int64
+		if t := ans.RefreshAt(); !t.IsZero() {
+			until = t.UnixNano()
+		}
+		r, ok := wire.NewReply(out, !local, time.Now().UnixNano(), until, source, ans.Rule())
+		if ok {
 			st.replies.Put(q.Key(st.replySize(q, udp)), r)
 		}
 	}

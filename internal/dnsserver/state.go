@@ -48,12 +48,12 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 		ch = prev.cache
 	} else {
 		ch = cache.New(cache.Options{
-			Size:         *c.Cache.Size,
-			MinTTL:       c.Cache.MinTTL.D(),
-			MaxTTL:       c.Cache.MaxTTL.D(),
-			NegativeTTL:  c.Cache.NegativeTTL.D(),
-			StaleWindow:  c.Cache.Stale.D(),
-			PrefetchHits: *c.Cache.Prefetch,
+			Size:        *c.Cache.Size,
+			MinTTL:      c.Cache.MinTTL.D(),
+			MaxTTL:      c.Cache.MaxTTL.D(),
+			NegativeTTL: c.Cache.NegativeTTL.D(),
+			StaleWindow: c.Cache.Stale.D(),
+			Prefetch:    *c.Cache.Prefetch,
 		})
 	}
 

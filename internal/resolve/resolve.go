@@ -137,14 +137,17 @@ func New(opts Options) *Resolver {
 
 // Step is one name of a resolution: which source answered it and how.
 type Step struct {
-	Name     string   // lower-case name asked of the source
-	Source   string   // one of the Source constants
-	Detail   string   // the zone apex or forward rule; the upstream address when forwarded
-	Rule     string   // the forward rule's zone when the step went through one
-	Rcode    int      // the source's rcode for this name
-	Records  []dns.RR // the records of the chain that this step gave
-	Merged   bool     // the upstream query was shared with another client's
-	Duration time.Duration
+	Name   string // lower-case name asked of the source
+	Source string // one of the Source constants
+	Detail string // the zone apex or forward rule; the upstream address when forwarded
+	Rule   string // the forward rule's zone when the step went through one
+	// RefreshAt, for an answer from the cache, is when its entry enters its
+	// last tenth of life; zero otherwise.
+	RefreshAt time.Time
+	Rcode     int      // the source's rcode for this name
+	Records   []dns.RR // the records of the chain that this step gave
+	Merged    bool     // the upstream query was shared with another client's
+	Duration  time.Duration
 }
 
 // Answer is the outcome of a whole resolution.
@@ -154,6 +157,18 @@ type Answer struct {
 	Ns            []dns.RR // authority section of the last step
 	Authoritative bool     // every step came from local data
 	Steps         []Step
+}
+
+// RefreshAt returns the earliest time at which a cached step of the answer
+// enters the last tenth of its life, or zero when no step came from the cache.
+func (a *Answer) RefreshAt() time.Time {
+	var t time.Time
+	for _, st := range a.Steps {
+		if !st.RefreshAt.IsZero() && (t.IsZero() || st.RefreshAt.Before(t)) {
+			t = st.RefreshAt
+		}
+	}
+	return t
 }
 
 // Rule returns the forward rule of the step that ended the resolution, empty
@@ -195,7 +210,7 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer 
 		ans.Authoritative = ans.Authoritative && st.local
 		ans.Steps = append(ans.Steps, Step{Name: name, Source: st.source, Detail: st.detail,
 			Rule: st.ruleName, Rcode: st.rcode, Records: chain, Merged: st.merged,
-			Duration: st.duration})
+			Duration: st.duration, RefreshAt: st.refreshAt})
 
 		if next == "" {
 			ans.Rcode, ans.Ns = st.rcode, st.ns
@@ -229,16 +244,17 @@ func contains(names []string, name string) bool {
 
 // step is one source's answer for one name.
 type step struct {
-	rcode    int
-	answer   []dns.RR
-	ns       []dns.RR
-	local    bool               // from hosts or a zone
-	rule     *forward.Forwarder // the rule that forwarded, nil for local answers
-	ruleName string             // that rule's zone
-	source   string
-	detail   string
-	merged   bool
-	duration time.Duration
+	rcode     int
+	answer    []dns.RR
+	ns        []dns.RR
+	local     bool               // from hosts or a zone
+	rule      *forward.Forwarder // the rule that forwarded, nil for local answers
+	ruleName  string             // that rule's zone
+	refreshAt time.Time          // see Step.RefreshAt
+	source    string
+	detail    string
+	merged    bool
+	duration  time.Duration
 }
 
 // lookup asks the source that owns name.
@@ -285,7 +301,7 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 			go r.fetch(context.Background(), key, fwd, rule)
 		}
 		return step{rcode: c.Rcode, answer: c.Answer, ns: c.Ns, rule: fwd,
-			source: SourceCache, detail: rule, ruleName: rule}
+			source: SourceCache, detail: rule, ruleName: rule, refreshAt: c.RefreshAt}
 	}
 
 	// An expired answer is at hand: give the upstreams StaleWait to refresh it

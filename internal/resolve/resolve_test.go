@@ -318,9 +318,9 @@ func TestChainOfDropsOutOfChainRecords(t *testing.T) {
 	}
 }
 
-func TestPrefetchRefreshesPopularEntries(t *testing.T) {
+func TestPrefetchRefreshesEntriesInTheirLastTenth(t *testing.T) {
 	up := dnstest.Records(t, "hot.example. 10 IN A 10.0.0.1")
-	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, PrefetchHits: 2})
+	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, Prefetch: true})
 	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
 	now := time.Now()
 	r.now = func() time.Time { return now }

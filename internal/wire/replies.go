@@ -21,11 +21,12 @@ type Reply struct {
 
 // NewReply keeps msg (which it owns from now on) as a reply. When age is set,
 // its TTLs count down from now and it expires after nine tenths of its
-// smallest TTL, so that the last tenth goes through the answer cache, where
-// popular names are prefetched; otherwise it is served unchanged until the
-// cache is dropped. ok is false when msg does
-// not walk as a DNS message, or when it should age but carries no TTL.
-func NewReply(msg []byte, age bool, now int64, source, rule string) (r *Reply, ok bool) {
+// smallest TTL, or at until (unix nanoseconds) when that comes first: the
+// moment its entry in the answer cache enters its last tenth, where a read
+// triggers prefetch. Otherwise it is served unchanged until the cache is
+// dropped. ok is false when msg does not walk as a DNS message, or when it
+// should age but carries no TTL or has no time left.
+func NewReply(msg []byte, age bool, now, until int64, source, rule string) (r *Reply, ok bool) {
 	offs, minTTL, ok := ttlOffsets(msg)
 	if !ok {
 		return nil, false
@@ -37,6 +38,12 @@ func NewReply(msg []byte, age bool, now int64, source, rule string) (r *Reply, o
 		}
 		r.ttls = offs
 		r.expires = now + int64(minTTL)*9e8
+		if until != 0 && until < r.expires {
+			r.expires = until
+		}
+		if r.expires <= now {
+			return nil, false
+		}
 	}
 	return r, true
 }

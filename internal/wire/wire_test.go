@@ -75,7 +75,7 @@ func TestReplyWriteTo(t *testing.T) {
 	msg, _ := resp.Pack()
 
 	const sec = int64(1e9)
-	r, ok := NewReply(msg, true, 1000*sec, "cache", ".")
+	r, ok := NewReply(msg, true, 1000*sec, 0, "cache", ".")
 	if !ok {
 		t.Fatal("NewReply refused a valid message")
 	}
@@ -130,7 +130,7 @@ func BenchmarkReplyCacheHit(b *testing.B) {
 	var q Query
 	pkt, _ := req.Pack()
 	ParseQuery(pkt, &q)
-	r, _ := NewReply(msg, true, 0, "cache", ".")
+	r, _ := NewReply(msg, true, 0, 0, "cache", ".")
 	c.Put(q.Key(512), r)
 	buf := make([]byte, 0, 512)
 
