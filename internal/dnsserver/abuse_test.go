@@ -309,3 +309,35 @@ func TestPrefetchKeepsSteadyNamesWarm(t *testing.T) {
 			"the rest from cache, refreshed in the background", counts.sources, up.Queries())
 	}
 }
+
+// TCP queries count against limits.queries too: past it, SERVFAIL at once.
+func TestTCPQueriesRespectTheLimit(t *testing.T) {
+	release := make(chan struct{})
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		<-release
+		return nil
+	})
+	defer close(release)
+	s := newServer(t, fmt.Sprintf(`listen: ["127.0.0.1:0"]
+limits: {queries: 2}
+upstream: {try_timeout: 2s, timeout: 4s}
+forward: [{zones: ["."], upstreams: [%q]}]
+`, up.Addr))
+	addr := running(t, s)
+	c := &dns.Client{Net: "tcp", Timeout: 3 * time.Second}
+	for i := 0; i < 2; i++ {
+		go c.Exchange(query(fmt.Sprintf("slow%d.example.", i), dns.TypeA), addr)
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	resp, _, err := c.Exchange(query("third.example.", dns.TypeA), addr)
+	if err != nil || resp.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("third TCP query: %v %v, want SERVFAIL", resp, err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("SERVFAIL took %v, want it at once", d)
+	}
+	if s.Overloaded() != 1 {
+		t.Errorf("overloaded = %d, want 1", s.Overloaded())
+	}
+}

@@ -50,6 +50,7 @@ func (s *Server) fast(st *State, packet []byte, client netip.Addr, udp bool, q *
 		return nil
 	}
 	out := r.WriteTo(buf, packet, q, now)
+	s.replyHits.Add(1)
 
 	if st.logQueries || s.observer != nil {
 		ev := QueryEvent{Client: client, Qtype: q.Qtype, Rcode: int(out[3] & 0x0f),

@@ -23,6 +23,7 @@ import (
 	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/forward"
 	"github.com/pedns/pedns/internal/ratelimit"
+	"github.com/pedns/pedns/internal/resolve"
 	"github.com/pedns/pedns/internal/wire"
 )
 
@@ -36,8 +37,10 @@ type Server struct {
 
 	queries chan struct{} // one token per slow-path worker or query being answered
 	jobs    chan udpJob   // UDP queries for idle slow-path workers
-	closed  chan struct{} // closed by Close
-	tcpConn chan struct{} // one token per open TCP connection
+	// tcpQueries holds one token per TCP query on the slow path.
+	tcpQueries chan struct{}
+	closed     chan struct{} // closed by Close
+	tcpConn    chan struct{} // one token per open TCP connection
 
 	tcpMu      sync.Mutex
 	tcpClients map[*tcpClient]struct{} // open TCP connections; guarded by tcpMu
@@ -51,6 +54,7 @@ type Server struct {
 	refused    atomic.Int64
 	overloaded atomic.Int64 // UDP queries answered SERVFAIL at Limits.Queries
 	reloads    atomic.Int64
+	replyHits  atomic.Int64 // queries answered from the reply cache
 	closeOnce  sync.Once
 }
 
@@ -61,6 +65,8 @@ func New(l *config.Loaded, log *slog.Logger, opts ...Option) *Server {
 		queries: make(chan struct{}, l.Limits.Queries),
 		tcpConn: make(chan struct{}, l.Limits.TCPConnections),
 		jobs:    make(chan udpJob),
+
+		tcpQueries: make(chan struct{}, l.Limits.Queries),
 
 		tcpClients: map[*tcpClient]struct{}{},
 		closed:     make(chan struct{}),
@@ -98,6 +104,10 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 // Overloaded returns the number of UDP queries answered SERVFAIL because
 // Limits.Queries were already being answered.
 func (s *Server) Overloaded() int64 { return s.overloaded.Load() }
+
+// ReplyHits returns the number of queries answered from the reply cache of
+// packed replies, across reloads.
+func (s *Server) ReplyHits() int64 { return s.replyHits.Load() }
 
 // Reloads returns the number of configurations swapped in by Reload.
 func (s *Server) Reloads() int64 { return s.reloads.Load() }
@@ -321,22 +331,50 @@ func (s *Server) slowUDP(c *net.UDPConn, st *State, packet []byte, client netip.
 		// Every worker is busy and no more may start: SERVFAIL at once rather
 		// than stall the read loop, which also answers cached and local
 		// names.
-		s.overloaded.Add(1)
 		s.handlers.Done()
-		if reply := servfail(packet); reply != nil {
+		if reply := s.overload(st, packet, client.Addr(), &q, parsed); reply != nil {
 			c.WriteToUDPAddrPort(reply, client)
 		}
 		bufPool.Put(bp)
 	}
 }
 
-// servfail builds a SERVFAIL reply with the header and question of packet, or
-// nil when packet is not a query worth answering.
-func servfail(packet []byte) []byte {
+// handleTCP answers one query of a TCP connection: from the reply cache when
+// it can, else through the slow path, within the same Limits.Queries as UDP
+// (counted apart, as TCP queries hold no worker).
+func (s *Server) handleTCP(packet []byte, client netip.Addr) []byte {
+	st := s.state.Load()
 	var q wire.Query
-	if !wire.ParseQuery(packet, &q) {
+	parsed := wire.ParseQuery(packet, &q)
+	if out := s.fast(st, packet, client, false, &q, parsed, nil, time.Now().UnixNano()); out != nil {
+		return out
+	}
+	select {
+	case s.tcpQueries <- struct{}{}:
+		defer func() { <-s.tcpQueries }()
+	default:
+		return s.overload(st, packet, client, &q, parsed)
+	}
+	return s.slow(context.Background(), st, packet, client, false, &q, parsed)
+}
+
+// overload answers a query that arrives while Limits.Queries are already
+// being answered: SERVFAIL at once, counted and observed like any answer.
+func (s *Server) overload(st *State, packet []byte, client netip.Addr, q *wire.Query,
+	parsed bool) []byte {
+
+	s.overloaded.Add(1)
+	if !parsed {
 		return nil
 	}
+	s.observe(st, QueryEvent{Client: client, Qtype: q.Qtype, Rcode: dns.RcodeServerFailure,
+		Source: resolve.SourceNone})
+	return servfail(packet, q)
+}
+
+// servfail builds a SERVFAIL reply with the header and question of packet, as
+// parsed into q.
+func servfail(packet []byte, q *wire.Query) []byte {
 	out := append([]byte(nil), packet[:q.QEnd]...)
 	out[2] = 0x80 | out[2]&0x79 // QR; keep opcode and RD
 	out[3] = 0x80 | dns.RcodeServerFailure
@@ -546,7 +584,7 @@ func (s *Server) serveConn(tc *tcpClient) {
 				<-slots
 				pending.Done()
 			}()
-			reply := s.Handle(context.Background(), msg, client, false)
+			reply := s.handleTCP(msg, client)
 			if reply == nil {
 				return
 			}

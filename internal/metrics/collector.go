@@ -37,7 +37,10 @@ var (
 		"UDP responses over the per-network rate limit (dropped or truncated). "+
 			"Starts again when a reload makes a new limiter.")
 	descOverloaded = desc("overloaded_total",
-		"UDP queries answered SERVFAIL because limits.queries were already in progress.")
+		"Queries answered SERVFAIL because limits.queries were already in progress.")
+	descReplyHits = desc("reply_cache_hits_total",
+		"Queries answered from the cache of packed replies (the fast path), in front "+
+			"of the answer cache that pedns_cache_hits_total counts.")
 )
 
 // stateCollector reads the figures that the server keeps itself, so that the
@@ -72,6 +75,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descReady, ready)
 	counter(descReloads, srv.Reloads())
 	counter(descOverloaded, srv.Overloaded())
+	counter(descReplyHits, srv.ReplyHits())
 
 	st := srv.State()
 	counter(descRateLimited, st.Limiter().Limited()) // Limited is nil-safe

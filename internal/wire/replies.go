@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 )
 
 // Reply is a packed reply kept for reuse. Its ID is zero and its question name
@@ -139,7 +138,6 @@ const replyShards = 16
 type Replies struct {
 	seed   maphash.Seed
 	shards [replyShards]replyShard
-	hits   atomic.Int64
 }
 
 type replyShard struct {
@@ -174,7 +172,6 @@ func (c *Replies) Get(key []byte, now int64) *Reply {
 	if r == nil || (r.expires != 0 && now >= r.expires) {
 		return nil
 	}
-	c.hits.Add(1)
 	return r
 }
 
@@ -194,6 +191,3 @@ func (c *Replies) Put(key []byte, r *Reply) {
 	}
 	s.m[string(key)] = r
 }
-
-// Hits returns how many queries were answered from the cache.
-func (c *Replies) Hits() int64 { return c.hits.Load() }
