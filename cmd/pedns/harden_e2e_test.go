@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -180,4 +181,31 @@ func TestWatchReloadsChangedFiles(t *testing.T) {
 	if len(res.Answer) != 1 || res.Answer[0] != "www.corp.example. A 10.0.0.2" {
 		t.Errorf("after the file changed: %v", res.Answer)
 	}
+}
+
+// A reload applies a new log level, and says that http.listen waits for a
+// restart.
+func TestReloadAppliesLogLevel(t *testing.T) {
+	text := "listen: [\"127.0.0.1:0\"]\nlog: {level: %s}\nzones:\n  - name: corp.example\n" +
+		"    records: |\n      www 300 IN A 10.0.0.1\n"
+	file := writeConfig(t, fmt.Sprintf(text, "info"))
+	p := testutil.StartPedns(t, testutil.BuildPedns(t), "serve", "-c", file)
+	testutil.Dig(t, p.Addr, "nope.corp.example.", "A")
+	if strings.Contains(p.Log(), "level=DEBUG") {
+		t.Fatal("debug lines at level info")
+	}
+	os.WriteFile(file, []byte(fmt.Sprintf(text, "debug")+"http: {listen: \"127.0.0.1:0\"}\n"), 0o644)
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, "configuration reloaded", 5*time.Second)
+	if !strings.Contains(p.Log(), "http.listen and watch change only on restart") {
+		t.Error("no warning that http.listen needs a restart")
+	}
+	// A malformed query is logged at debug level.
+	c, err := net.Dial("udp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'a'})
+	p.WaitLog(t, "level=DEBUG msg=\"malformed query\"", 5*time.Second)
 }

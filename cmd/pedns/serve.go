@@ -77,7 +77,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
-	log := newLogger(stderr, l.Log.Level)
+	// The level is a variable so that a reload can change it.
+	level := new(slog.LevelVar)
+	setLevel(level, l.Log.Level)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// The operations listener (metrics, probes, status page) exists only when
 	// http.listen is set.
 	var web *ops.Server
@@ -133,10 +136,10 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reload(srv, load, log, reloadFailed)
+				reload(srv, load, log, level, reloadFailed)
 			case <-changed:
 				log.Info("configuration files changed: reloading")
-				reload(srv, load, log, reloadFailed)
+				reload(srv, load, log, level, reloadFailed)
 			}
 		}
 	}()
@@ -151,7 +154,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // reload loads the configuration again and swaps it in; a configuration that
 // does not load leaves the running one in place and is counted by failed.
 func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slog.Logger,
-	failed func()) {
+	level *slog.LevelVar, failed func()) {
 
 	l, err := load()
 	if err != nil {
@@ -166,7 +169,13 @@ func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slo
 		}
 		return
 	}
+	old := srv.State().Config
 	srv.Reload(l)
+	setLevel(level, l.Log.Level)
+	if old.HTTP.Listen != l.HTTP.Listen || old.Watch != l.Watch {
+		log.Warn("http.listen and watch change only on restart: still running with "+
+			"those of the start", "file", l.File)
+	}
 	log.Info("configuration reloaded", "summary", l.Summary())
 }
 
@@ -180,9 +189,16 @@ func flagExit(err error) int {
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
+	v := new(slog.LevelVar)
+	setLevel(v, level)
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: v}))
+}
+
+// setLevel sets the logging level by name; config.Load has checked the name.
+func setLevel(v *slog.LevelVar, name string) {
 	var lv slog.Level
-	lv.UnmarshalText([]byte(level)) // config.Load has checked the level
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+	lv.UnmarshalText([]byte(name))
+	v.Set(lv)
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
