@@ -171,8 +171,35 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", handleHealth)
 	mux.HandleFunc("GET /ready", s.handleReady)
-	mux.Handle("/", s.authorize(private))
+	mux.Handle("/", s.checkHost(s.authorize(private)))
 	return headers(mux)
+}
+
+// checkHost refuses, when no token is set, a request whose Host header is a
+// name other than localhost: a web page that rebinds its own name to
+// 127.0.0.1 (DNS rebinding) could otherwise read the status page, with the
+// recent queries and client addresses, through the visitor's browser. Hosts
+// given as IP addresses, or localhost, are what operators and scrapers use.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.token() != "" || hostAllowed(r.Host) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "misdirected request: use the listener's IP address as the host, "+
+			"or set http.token", http.StatusMisdirectedRequest)
+	})
+}
+
+func hostAllowed(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return strings.EqualFold(host, "localhost")
 }
 
 // headers sets the response headers every page gets: no scripts, no framing,

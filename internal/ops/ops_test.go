@@ -426,3 +426,61 @@ func TestToken(t *testing.T) {
 		}
 	})
 }
+
+func TestHostHeaderAgainstRebinding(t *testing.T) {
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{host: "127.0.0.1:8053", ok: true},
+		{host: "[::1]:8053", ok: true},
+		{host: "localhost:8053", ok: true},
+		{host: "10.0.0.4", ok: true},
+		{host: "evil.example", ok: false},
+		{host: "evil.example:8053", ok: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.host, func(t *testing.T) {
+			if got := hostAllowed(tc.host); got != tc.ok {
+				t.Errorf("hostAllowed(%q) = %v, want %v", tc.host, got, tc.ok)
+			}
+		})
+	}
+}
+
+func TestResolveFormRefusesMetaTypes(t *testing.T) {
+	for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeANY, dns.TypeOPT, dns.TypeMAILB} {
+		if !metaType(qtype) {
+			t.Errorf("%s not refused", dns.TypeToString[qtype])
+		}
+	}
+	if metaType(dns.TypeA) || metaType(dns.TypeTXT) {
+		t.Error("an ordinary type refused")
+	}
+}
+
+func TestStatusPageRefusesForeignHost(t *testing.T) {
+	up := azureLike(t)
+	h := newHarness(t, testConfig(t, up.Addr, up.Addr, "", false))
+	h.serve()
+	for _, tc := range []struct {
+		host string
+		code int
+	}{
+		{host: "", code: http.StatusOK}, // the listener's own address
+		{host: "evil.example", code: http.StatusMisdirectedRequest},
+	} {
+		req, _ := http.NewRequest("GET", h.url+"/", nil)
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("Host %q: status %d, want %d", tc.host, resp.StatusCode, tc.code)
+		}
+	}
+}

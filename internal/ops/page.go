@@ -183,6 +183,17 @@ func (s *Server) status(srv *dnsserver.Server) *status {
 // configuration in force, as a query from a client would be, and shows every
 // step. It bypasses the listeners: the query counts in the upstream metrics
 // when it is forwarded, but not in the query metrics or the query log.
+// metaType reports whether qtype is a meta type (RFC 6895 section 3.1) or a
+// transfer, which the pipeline never resolves.
+func metaType(qtype uint16) bool {
+	switch qtype {
+	case dns.TypeANY, dns.TypeAXFR, dns.TypeIXFR, dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY,
+		dns.TypeMAILA, dns.TypeMAILB:
+		return true
+	}
+	return false
+}
+
 func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	srv := s.dns.Load()
 	p := s.header(srv, "pedns: resolve")
@@ -198,6 +209,10 @@ func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request) {
 		p.Error = "give a name to resolve"
 	case !ok:
 		p.Error = fmt.Sprintf("unknown query type %q", p.Form.Type)
+	case metaType(qtype):
+		// The DNS listener answers these itself (REFUSED, or RFC 8482's
+		// HINFO for ANY) and never sends them upstream: neither does the form.
+		p.Error = fmt.Sprintf("%s is a query type that pedns does not resolve", p.Form.Type)
 	default:
 		if _, valid := dns.IsDomainName(p.Form.Name); !valid {
 			p.Error = fmt.Sprintf("%q is not a domain name", p.Form.Name)
