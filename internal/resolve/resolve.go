@@ -390,40 +390,42 @@ func negativeAuthority(ns []dns.RR) []dns.RR {
 // route returns the zone, or else the forward rule, with the longest suffix of
 // name. rule is the forward rule's zone.
 func (r *Resolver) route(name string) (z *zone.Zone, fwd *forward.Forwarder, rule string) {
-	for off := 0; ; {
-		suffix := name[off:]
-		if off == len(name) {
-			suffix = "."
+	walkSuffixes(name, func(suffix string) bool {
+		if z = r.zones[suffix]; z != nil {
+			return true
 		}
-		if z, ok := r.zones[suffix]; ok {
-			return z, nil, ""
-		}
-		if f, ok := r.rules[suffix]; ok {
-			return nil, f, suffix
-		}
-		if off == len(name) {
-			return nil, nil, ""
-		}
-		var end bool
-		off, end = dns.NextLabel(name, off)
-		if end {
-			off = len(name)
-		}
+		fwd, rule = r.rules[suffix], suffix
+		return fwd != nil
+	})
+	if fwd == nil {
+		rule = ""
 	}
+	return z, fwd, rule
 }
 
 // ruleFor returns the forward rule with the longest zone that contains name.
-func (r *Resolver) ruleFor(name string) (*forward.Forwarder, string) {
+func (r *Resolver) ruleFor(name string) (fwd *forward.Forwarder, rule string) {
+	walkSuffixes(name, func(suffix string) bool {
+		fwd, rule = r.rules[suffix], suffix
+		return fwd != nil
+	})
+	if fwd == nil {
+		rule = ""
+	}
+	return fwd, rule
+}
+
+// walkSuffixes calls found with name and then each shorter suffix of it, down
+// to the root ".", until found returns true. No suffix allocates: each is a
+// slice of name.
+func walkSuffixes(name string, found func(suffix string) bool) {
 	for off := 0; ; {
 		suffix := name[off:]
 		if off == len(name) {
 			suffix = "."
 		}
-		if f, ok := r.rules[suffix]; ok {
-			return f, suffix
-		}
-		if off == len(name) {
-			return nil, ""
+		if found(suffix) || off == len(name) {
+			return
 		}
 		var end bool
 		off, end = dns.NextLabel(name, off)

@@ -355,10 +355,11 @@ func TestPrefetchRefreshesEntriesInTheirLastTenth(t *testing.T) {
 // rules: one map lookup per label.
 func BenchmarkRoute(b *testing.B) {
 	var rules []Rule
+	f := fwd("127.0.0.1:53") // never asked: routing only
 	for i := 0; i < 100; i++ {
-		rules = append(rules, Rule{Zones: []string{fmt.Sprintf("zone%d.example.", i)}})
+		rules = append(rules, Rule{Zones: []string{fmt.Sprintf("zone%d.example.", i)}, Forwarder: f})
 	}
-	rules = append(rules, Rule{Zones: []string{"api.azureml.ms."}})
+	rules = append(rules, Rule{Zones: []string{"api.azureml.ms."}, Forwarder: f})
 	r := New(Options{Rules: rules})
 	name := "w0001.workspace.eastus.api.azureml.ms."
 	b.ReportAllocs()
