@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
 	"github.com/pedns/pedns/internal/config"
 	"github.com/pedns/pedns/internal/forward"
@@ -243,16 +241,20 @@ const udpBatch = 32
 // and the replies of one batch leave in one call; any other query goes to a
 // goroutine of its own, at most Limits.Queries at once.
 func (s *Server) serveUDP(c *net.UDPConn) {
-	pc := newBatchConn(c)
-	in := make([]ipv4.Message, udpBatch)
-	out := make([]ipv4.Message, udpBatch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
-		out[i].Buffers = [][]byte{make([]byte, 0, dns.MaxMsgSize)}
+	io := newBatchIO(c, udpBatch)
+	bufs := make([][]byte, udpBatch)
+	lens := make([]int, udpBatch)
+	from := make([]netip.AddrPort, udpBatch)
+	outBufs := make([][]byte, udpBatch)
+	for i := range bufs {
+		bufs[i] = make([]byte, maxUDPQuery)
+		outBufs[i] = make([]byte, 0, maxUDPQuery) // grows for the rare larger reply
 	}
+	out := make([][]byte, 0, udpBatch)
+	to := make([]netip.AddrPort, 0, udpBatch)
 	var q wire.Query
 	for {
-		n, err := pc.ReadBatch(in, 0)
+		n, err := io.read(bufs, lens, from)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
 				return
@@ -263,32 +265,29 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 
 		st := s.state.Load()
 		now := time.Now().UnixNano()
-		replies := 0
-		for i := range in[:n] {
-			packet := in[i].Buffers[0][:in[i].N]
-			ua, ok := in[i].Addr.(*net.UDPAddr)
-			if !ok {
-				continue
-			}
-			client := ua.AddrPort()
+		out, to = out[:0], to[:0]
+		for i := 0; i < n; i++ {
+			packet, client := bufs[i][:lens[i]], from[i]
 			parsed := wire.ParseQuery(packet, &q)
-			buf := out[replies].Buffers[0][:0]
+			buf := outBufs[len(out)][:0]
 			reply := s.fast(st, packet, client.Addr(), true, &q, parsed, buf, now)
-			if reply != nil {
-				switch st.limiter.Check(client.Addr(), now) {
-				case ratelimit.Drop:
-					continue
-				case ratelimit.Truncate:
-					reply = truncated(buf, packet[:q.QEnd])
-				}
-				out[replies].Buffers[0] = reply
-				out[replies].Addr = ua
-				replies++
+			if reply == nil {
+				s.slowUDP(c, st, packet, client, q, parsed)
 				continue
 			}
-			s.slowUDP(c, st, packet, client, q, parsed)
+			switch st.limiter.Check(client.Addr(), now) {
+			case ratelimit.Drop:
+				continue
+			case ratelimit.Truncate:
+				reply = truncated(buf, packet[:q.QEnd])
+			}
+			out, to = append(out, reply), append(to, client)
 		}
-		s.writeBatch(pc, out[:replies])
+		if len(out) > 0 {
+			if err := io.write(out, to); err != nil {
+				s.log.Debug("UDP write failed", "error", err)
+			}
+		}
 	}
 }
 
@@ -436,33 +435,6 @@ func truncated(buf, query []byte) []byte {
 		out[i] = 0 // no answer, authority or additional records
 	}
 	return out
-}
-
-// writeBatch sends every message of ms, in as few calls as the kernel allows.
-func (s *Server) writeBatch(pc batchConn, ms []ipv4.Message) {
-	for len(ms) > 0 {
-		n, err := pc.WriteBatch(ms, 0)
-		if err != nil {
-			s.log.Debug("UDP write failed", "error", err)
-			n = max(n, 1) // skip the message that failed
-		}
-		ms = ms[n:]
-	}
-}
-
-// batchConn reads and writes several datagrams per system call.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-// newBatchConn wraps c for batched I/O: golang.org/x/net's ipv4 or ipv6
-// PacketConn, by the family of the local address (both use the same Message).
-func newBatchConn(c *net.UDPConn) batchConn {
-	if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
-		return ipv4.NewPacketConn(c)
-	}
-	return ipv6.NewPacketConn(c)
 }
 
 // maxPipelined caps the queries of one TCP connection answered at once.

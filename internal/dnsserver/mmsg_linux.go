@@ -1,0 +1,169 @@
+//go:build linux
+
+package dnsserver
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2): a message header
+// and the length the kernel received or sent.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// mmsgConn reads and writes UDP datagrams in batches with recvmmsg(2) and
+// sendmmsg(2) straight through the socket's raw connection. Unlike the batch
+// calls of golang.org/x/net it decodes client addresses into netip.AddrPort
+// values, so a batch allocates nothing.
+type mmsgConn struct {
+	rc syscall.RawConn
+
+	rhdrs  []mmsghdr
+	riovs  []unix.Iovec
+	rnames []unix.RawSockaddrAny
+
+	whdrs  []mmsghdr
+	wiovs  []unix.Iovec
+	wnames []unix.RawSockaddrAny
+}
+
+func newMmsgConn(c *net.UDPConn, batch int) (*mmsgConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &mmsgConn{
+		rc:    rc,
+		rhdrs: make([]mmsghdr, batch), riovs: make([]unix.Iovec, batch),
+		rnames: make([]unix.RawSockaddrAny, batch),
+		whdrs:  make([]mmsghdr, batch), wiovs: make([]unix.Iovec, batch),
+		wnames: make([]unix.RawSockaddrAny, batch),
+	}, nil
+}
+
+// read fills bufs[i][:lens[i]] and from[i] for up to len(bufs) datagrams,
+// waiting for the first, and returns how many arrived.
+func (m *mmsgConn) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, error) {
+	n := len(bufs)
+	for i := 0; i < n; i++ {
+		m.riovs[i].Base = &bufs[i][0]
+		m.riovs[i].SetLen(len(bufs[i]))
+		h := &m.rhdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&m.rnames[i]))
+		h.Namelen = unix.SizeofSockaddrAny
+		h.Iov = &m.riovs[i]
+		h.SetIovlen(1)
+		h.Control, h.Flags = nil, 0
+		h.SetControllen(0)
+	}
+	var got int
+	var errno unix.Errno
+	err := m.rc.Read(func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
+			uintptr(unsafe.Pointer(&m.rhdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
+			return false
+		}
+		got, errno = int(r), e
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, errno
+	}
+	for i := 0; i < got; i++ {
+		lens[i] = int(m.rhdrs[i].len)
+		from[i] = sockaddrToAddrPort(&m.rnames[i])
+	}
+	return got, nil
+}
+
+// write sends msgs[i] to to[i], as many per call as the kernel takes; it
+// returns the first error, having skipped the message that caused it.
+func (m *mmsgConn) write(msgs [][]byte, to []netip.AddrPort) error {
+	n := len(msgs)
+	for i := 0; i < n; i++ {
+		m.wiovs[i].Base = &msgs[i][0]
+		m.wiovs[i].SetLen(len(msgs[i]))
+		h := &m.whdrs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&m.wnames[i]))
+		h.Namelen = addrPortToSockaddr(to[i], &m.wnames[i])
+		h.Iov = &m.wiovs[i]
+		h.SetIovlen(1)
+		h.Control, h.Flags = nil, 0
+		h.SetControllen(0)
+	}
+	var first error
+	for sent := 0; sent < n; {
+		var r uintptr
+		var errno unix.Errno
+		err := m.rc.Write(func(fd uintptr) bool {
+			r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd,
+				uintptr(unsafe.Pointer(&m.whdrs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT,
+				0, 0)
+			return errno != unix.EAGAIN && errno != unix.EWOULDBLOCK
+		})
+		switch {
+		case err != nil:
+			return err
+		case errno != 0:
+			if first == nil {
+				first = errno
+			}
+			sent++ // the message at sent failed: skip it
+		default:
+			sent += int(r)
+		}
+	}
+	return first
+}
+
+// sockaddrToAddrPort decodes an IPv4 or IPv6 socket address.
+func sockaddrToAddrPort(sa *unix.RawSockaddrAny) netip.AddrPort {
+	b := (*[unix.SizeofSockaddrAny]byte)(unsafe.Pointer(sa))
+	port := binary.BigEndian.Uint16(b[2:4])
+	switch sa.Addr.Family {
+	case unix.AF_INET:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port)
+	case unix.AF_INET6:
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[8:24])), port)
+	}
+	return netip.AddrPort{}
+}
+
+// addrPortToSockaddr encodes ap into sa and returns its length.
+func addrPortToSockaddr(ap netip.AddrPort, sa *unix.RawSockaddrAny) uint32 {
+	b := (*[unix.SizeofSockaddrAny]byte)(unsafe.Pointer(sa))
+	clear(b[:])
+	binary.BigEndian.PutUint16(b[2:4], ap.Port())
+	if ap.Addr().Is4() {
+		sa.Addr.Family = unix.AF_INET
+		a := ap.Addr().As4()
+		copy(b[4:8], a[:])
+		return unix.SizeofSockaddrInet4
+	}
+	sa.Addr.Family = unix.AF_INET6
+	a := ap.Addr().As16()
+	copy(b[8:24], a[:])
+	return unix.SizeofSockaddrInet6
+}
+
+// newBatchIO returns recvmmsg/sendmmsg straight on c's socket, or the
+// golang.org/x/net batches if the raw connection cannot be had.
+func newBatchIO(c *net.UDPConn, batch int) batchIO {
+	if m, err := newMmsgConn(c, batch); err == nil {
+		return m
+	}
+	return newXnetBatch(c, batch)
+}
