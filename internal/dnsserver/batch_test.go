@@ -71,3 +71,43 @@ func TestBatchIO(t *testing.T) {
 		}
 	}
 }
+
+// A batch read and write on the native path allocate nothing.
+func TestBatchIODoesNotAllocate(t *testing.T) {
+	server, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	client, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	io := newBatchIO(server.(*net.UDPConn), 4)
+	if _, ok := io.(*xnetBatch); ok {
+		t.Skip("no native batch calls on this system")
+	}
+	bufs, lens, from := [][]byte{make([]byte, 64)}, make([]int, 1), make([]netip.AddrPort, 1)
+	msg := [][]byte{[]byte("x")}
+	allocs := testing.AllocsPerRun(100, func() {
+		client.WriteTo([]byte("q"), server.LocalAddr())
+		if _, err := io.read(bufs, lens, from); err != nil {
+			t.Fatal(err)
+		}
+		if err := io.write(msg, from[:1]); err != nil {
+			t.Fatal(err)
+		}
+		client.ReadFrom(make([]byte, 8))
+	})
+	// The client side (WriteTo, ReadFrom and its buffer) allocates; the server
+	// side must add nothing to that.
+	clientOnly := testing.AllocsPerRun(100, func() {
+		client.WriteTo([]byte("q"), client.LocalAddr())
+		client.ReadFrom(make([]byte, 8))
+	})
+	if allocs > clientOnly {
+		t.Errorf("%.1f allocations per round, %.1f of them the client's: the batch calls allocate",
+			allocs, clientOnly)
+	}
+}

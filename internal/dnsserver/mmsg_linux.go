@@ -23,9 +23,18 @@ type mmsghdr struct {
 // mmsgConn reads and writes UDP datagrams in batches with recvmmsg(2) and
 // sendmmsg(2) straight through the socket's raw connection. Unlike the batch
 // calls of golang.org/x/net it decodes client addresses into netip.AddrPort
-// values, so a batch allocates nothing.
+// values, so a batch allocates nothing. One goroutine at a time may use it:
+// the calls share its buffers.
 type mmsgConn struct {
 	rc syscall.RawConn
+
+	// The functions handed to rc.Read and rc.Write, made once: a closure made
+	// per call would be an allocation per batch. Their arguments and results
+	// pass through the fields below them.
+	recvFn, sendFn  func(fd uintptr) bool
+	rn, rgot        int
+	wfrom, wn, wgot int
+	errno           unix.Errno
 
 	rhdrs  []mmsghdr
 	riovs  []unix.Iovec
@@ -41,13 +50,40 @@ func newMmsgConn(c *net.UDPConn, batch int) (*mmsgConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &mmsgConn{
-		rc:    rc,
-		rhdrs: make([]mmsghdr, batch), riovs: make([]unix.Iovec, batch),
+	m := &mmsgConn{
+		rc:     rc,
+		rhdrs:  make([]mmsghdr, batch),
+		riovs:  make([]unix.Iovec, batch),
 		rnames: make([]unix.RawSockaddrAny, batch),
-		whdrs:  make([]mmsghdr, batch), wiovs: make([]unix.Iovec, batch),
+		whdrs:  make([]mmsghdr, batch),
+		wiovs:  make([]unix.Iovec, batch),
 		wnames: make([]unix.RawSockaddrAny, batch),
-	}, nil
+	}
+	m.recvFn, m.sendFn = m.recv, m.send
+	return m, nil
+}
+
+// recv is one recvmmsg call; it returns false to wait when nothing is ready.
+func (m *mmsgConn) recv(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.rhdrs[0])),
+		uintptr(m.rn), unix.MSG_DONTWAIT, 0, 0)
+	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
+		return false
+	}
+	m.rgot, m.errno = int(r), e
+	return true
+}
+
+// send is one sendmmsg call from message wfrom on; false to wait for room.
+func (m *mmsgConn) send(fd uintptr) bool {
+	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		uintptr(unsafe.Pointer(&m.whdrs[m.wfrom])), uintptr(m.wn-m.wfrom), unix.MSG_DONTWAIT,
+		0, 0)
+	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
+		return false
+	}
+	m.wgot, m.errno = int(r), e
+	return true
 }
 
 // read fills bufs[i][:lens[i]] and from[i] for up to len(bufs) datagrams,
@@ -65,28 +101,18 @@ func (m *mmsgConn) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, 
 		h.Control, h.Flags = nil, 0
 		h.SetControllen(0)
 	}
-	var got int
-	var errno unix.Errno
-	err := m.rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&m.rhdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
-			return false
-		}
-		got, errno = int(r), e
-		return true
-	})
-	if err != nil {
+	m.rn = n
+	if err := m.rc.Read(m.recvFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if m.errno != 0 {
+		return 0, m.errno
 	}
-	for i := 0; i < got; i++ {
+	for i := 0; i < m.rgot; i++ {
 		lens[i] = int(m.rhdrs[i].len)
 		from[i] = sockaddrToAddrPort(&m.rnames[i])
 	}
-	return got, nil
+	return m.rgot, nil
 }
 
 // write sends msgs[i] to to[i], as many per call as the kernel takes; it
@@ -105,26 +131,19 @@ func (m *mmsgConn) write(msgs [][]byte, to []netip.AddrPort) error {
 		h.SetControllen(0)
 	}
 	var first error
-	for sent := 0; sent < n; {
-		var r uintptr
-		var errno unix.Errno
-		err := m.rc.Write(func(fd uintptr) bool {
-			r, _, errno = unix.Syscall6(unix.SYS_SENDMMSG, fd,
-				uintptr(unsafe.Pointer(&m.whdrs[sent])), uintptr(n-sent), unix.MSG_DONTWAIT,
-				0, 0)
-			return errno != unix.EAGAIN && errno != unix.EWOULDBLOCK
-		})
-		switch {
-		case err != nil:
+	m.wn = n
+	for m.wfrom = 0; m.wfrom < n; {
+		if err := m.rc.Write(m.sendFn); err != nil {
 			return err
-		case errno != 0:
-			if first == nil {
-				first = errno
-			}
-			sent++ // the message at sent failed: skip it
-		default:
-			sent += int(r)
 		}
+		if m.errno != 0 {
+			if first == nil {
+				first = m.errno
+			}
+			m.wfrom++ // the message at wfrom failed: skip it
+			continue
+		}
+		m.wfrom += m.wgot
 	}
 	return first
 }
