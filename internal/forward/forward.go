@@ -206,9 +206,14 @@ type attemptResult struct {
 	resp *dns.Msg
 	from *Upstream
 	err  error
+
+	// For a first attempt still waiting for its answer: the query, and when
+	// it was sent.
+	pending *pendingUDP
+	began   time.Time
 }
 
-// resolve runs attempts until one gives a usable answer or Timeout passes.
+// resolve runs attempts until one gives a usable answer or the budget passes.
 func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 	do bool) (*dns.Msg, string, error) {
 
@@ -219,12 +224,41 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 	if allDown {
 		budget = min(budget, f.opts.TryTimeout)
 	}
-	ctx, cancel := context.WithTimeout(ctx, budget)
+	deadline := time.Now().Add(budget)
+
+	// The first attempt runs in this goroutine, with nothing set up for the
+	// others: the common case is an answer within TryTimeout.
+	first := f.firstAttempt(order[0], q, do, deadline)
+	switch {
+	case first.pending == nil && first.from != nil && first.err == nil && usable(first.resp):
+		return first.resp, first.from.addr, nil
+	case first.pending == nil && first.from != nil && len(order) == 1:
+		return f.failed(first)
+	}
+	return f.resolveConcurrently(ctx, order, q, do, deadline, first)
+}
+
+// failed returns the outcome of a query whose attempts all failed: the last
+// SERVFAIL or REFUSED an upstream sent, passed on, or else the last error.
+func (f *Forwarder) failed(r attemptResult) (*dns.Msg, string, error) {
+	if r.err != nil {
+		return nil, "", fmt.Errorf("upstream %s: %w", r.from.addr, r.err)
+	}
+	return r.resp, r.from.addr, nil
+}
+
+// resolveConcurrently goes on where the first attempt left off: that attempt
+// still waiting for a slow answer (first.pending), failed, or never sent
+// (order[0] at its in-flight limit). One more attempt starts each TryTimeout,
+// or at once after a quick failure (failover), and the first usable answer
+// of any wins until deadline.
+func (f *Forwarder) resolveConcurrently(ctx context.Context, order []*Upstream,
+	q dns.Question, do bool, deadline time.Time, first attemptResult) (*dns.Msg, string, error) {
+
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
-	// Each upstream may be tried once at once after a quick failure (failover),
-	// and one more attempt starts each TryTimeout while none has answered.
-	maxAttempts := len(order) + int(budget/f.opts.TryTimeout)
+	maxAttempts := len(order) + int(time.Until(deadline)/f.opts.TryTimeout) + 1
 	results := make(chan attemptResult, maxAttempts)
 	attempts, running := 0, 0
 	sent := false                    // some upstream had room for an attempt
@@ -256,27 +290,25 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 		return false
 	}
 
-	// The first attempt runs in this goroutine, the common case being an
-	// answer within TryTimeout; only a slow one moves to a goroutine of its
-	// own, still waiting for its reply, while the next attempt starts.
 	wait := f.opts.TryTimeout
-	switch r, slow := f.firstAttempt(ctx, order[0], q, do, results, &won); {
-	case slow:
+	switch {
+	case first.pending != nil:
+		// Keep waiting for the slow attempt beside the next one.
 		attempts, running, sent = 1, 1, true
 		wait = 0 // TryTimeout has passed: the next attempt starts at once
-	case r.from == nil:
-		// order[0] is at its in-flight limit: the loop below tries the others.
-	case r.err == nil && usable(r.resp):
-		return r.resp, r.from.addr, nil
-	default:
+		go func() {
+			p, u := first.pending, first.from
+			defer u.release()
+			resp, err := p.finish(ctx)
+			f.judge(ctx, u, resp, err, time.Since(first.began), &won)
+			results <- attemptResult{resp: resp, from: u, err: err}
+		}()
+	case first.from != nil:
 		attempts, sent = 1, true
-		if r.err != nil {
-			lastErr = fmt.Errorf("upstream %s: %w", r.from.addr, r.err)
+		if first.err != nil {
+			lastErr = fmt.Errorf("upstream %s: %w", first.from.addr, first.err)
 		} else {
-			lastResp, lastFrom = r.resp, r.from.addr
-		}
-		if len(order) == 1 {
-			return lastResp, lastFrom, f.finalErr(lastResp, lastErr)
+			lastResp, lastFrom = first.resp, first.from.addr
 		}
 	}
 	if running == 0 && !start() {
@@ -285,6 +317,7 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 		}
 		return lastResp, lastFrom, f.finalErr(lastResp, lastErr)
 	}
+
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
@@ -332,60 +365,51 @@ func usable(m *dns.Msg) bool {
 	return m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeRefused
 }
 
-// firstAttempt asks u in the calling goroutine for up to TryTimeout. When u
-// answers or fails in that time, it returns the result (from is nil when u was
-// at its in-flight limit). When it does not, slow is true and the attempt goes
-// on in a goroutine of its own that sends its result to results.
-func (f *Forwarder) firstAttempt(ctx context.Context, u *Upstream, q dns.Question, do bool,
-	results chan<- attemptResult, won *atomic.Pointer[Upstream]) (r attemptResult, slow bool) {
+// firstAttempt asks u in the calling goroutine for up to TryTimeout (or
+// deadline, when sooner). The result has from nil when u was at its in-flight
+// limit; pending set when u has not answered yet but deadline is still ahead:
+// the query is still out, u's in-flight slot still held, for the caller to
+// go on waiting. Otherwise it holds u's answer or error, judged.
+func (f *Forwarder) firstAttempt(u *Upstream, q dns.Question, do bool,
+	deadline time.Time) attemptResult {
 
 	if !u.acquire() {
-		return attemptResult{}, false
+		return attemptResult{}
 	}
-	began := time.Now()
-	done := func(resp *dns.Msg, err error) attemptResult {
-		u.release()
-		f.judge(ctx, u, resp, err, time.Since(began), won)
-		return attemptResult{resp: resp, from: u, err: err}
+	r := attemptResult{from: u, began: time.Now()}
+	query, err := newQuery(q, do, f.opts.UDPSize)
+	if err == nil {
+		r.pending, err = u.sendUDP(query, f.opts.UDPSize)
+	}
+	if err != nil {
+		r.pending, r.err = nil, err
+		return f.endFirst(r)
 	}
 
-	query, err := newQuery(q, do, f.opts.UDPSize)
-	if err != nil {
-		return done(nil, err), false
-	}
-	p, err := u.sendUDP(query, f.opts.UDPSize)
-	if err != nil {
-		return done(nil, err), false
-	}
-	try := began.Add(f.opts.TryTimeout)
-	if deadline, ok := ctx.Deadline(); ok && deadline.Before(try) {
+	try := r.began.Add(f.opts.TryTimeout)
+	if deadline.Before(try) {
 		try = deadline
 	}
-	resp, err := p.wait(try)
-	switch {
-	case errors.Is(err, ErrTimeout) && ctx.Err() == nil && time.Now().Before(ctxDeadline(ctx)):
-		go func() {
-			resp, err := p.finish(ctx)
-			results <- done(resp, err)
-		}()
-		return attemptResult{}, true
-	case err != nil:
-		p.close()
-		return done(nil, err), false
+	r.resp, r.err = r.pending.wait(try)
+	if errors.Is(r.err, ErrTimeout) && time.Now().Before(deadline) {
+		r.err = nil
+		return r // slow: the caller goes on waiting
 	}
-	p.close()
-	if resp.Truncated {
-		resp, err = u.tcpRoundTrip(ctx, query)
+	r.pending.close()
+	r.pending = nil
+	if r.err == nil && r.resp.Truncated {
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		r.resp, r.err = u.tcpRoundTrip(ctx, query)
+		cancel()
 	}
-	return done(resp, err), false
+	return f.endFirst(r)
 }
 
-// ctxDeadline returns the deadline of ctx, or the far future without one.
-func ctxDeadline(ctx context.Context) time.Time {
-	if d, ok := ctx.Deadline(); ok {
-		return d
-	}
-	return time.Now().Add(time.Hour)
+// endFirst releases the upstream of a first attempt that is over and judges it.
+func (f *Forwarder) endFirst(r attemptResult) attemptResult {
+	r.from.release()
+	f.judge(context.Background(), r.from, r.resp, r.err, time.Since(r.began), nil)
+	return r
 }
 
 // judge updates the health of u after one attempt and tells the observer. An
@@ -410,7 +434,7 @@ func (f *Forwarder) judge(ctx context.Context, u *Upstream, resp *dns.Msg, err e
 	case oc == OutcomeOK:
 		u.markUp(f.log, f.name)
 	case oc == OutcomeTimeout || oc == OutcomeNetwork ||
-		(oc == OutcomeCanceled && rtt >= f.opts.TryTimeout && won.Load() != u):
+		(oc == OutcomeCanceled && rtt >= f.opts.TryTimeout && won != nil && won.Load() != u):
 		if u.markFailed(f.log, f.name, err, resp) {
 			go f.probe(u)
 		}
@@ -452,19 +476,33 @@ func (f *Forwarder) Close() {
 // another one answers, yet is still used when it is the only hope. allDown
 // reports that no upstream is healthy.
 func (f *Forwarder) order() (out []*Upstream, allDown bool) {
+	// One look at each upstream's health, so that the order is consistent
+	// while probes change it.
+	var small [8]bool
+	up := small[:0]
+	healthy := 0
+	for _, u := range f.upstreams {
+		h := u.Healthy()
+		up = append(up, h)
+		if h {
+			healthy++
+		}
+	}
+	if healthy == len(f.upstreams) {
+		return f.upstreams, false // the common case, shared: callers only read it
+	}
 	out = make([]*Upstream, 0, len(f.upstreams))
-	for _, u := range f.upstreams {
-		if u.Healthy() {
+	for i, u := range f.upstreams {
+		if up[i] {
 			out = append(out, u)
 		}
 	}
-	allDown = len(out) == 0
-	for _, u := range f.upstreams {
-		if !u.Healthy() {
+	for i, u := range f.upstreams {
+		if !up[i] {
 			out = append(out, u)
 		}
 	}
-	return out, allDown
+	return out, healthy == 0
 }
 
 // outQuery is a query as sent upstream: its ID and question, to match the
