@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +45,27 @@ func fwd(addrs ...string) *forward.Forwarder {
 
 func a(name string, qtype uint16) dns.Question {
 	return dns.Question{Name: name, Qtype: qtype, Qclass: dns.ClassINET}
+}
+
+// clock is a settable time source, safe to read from the resolver's
+// goroutines while the test moves it.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now()} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // lines renders records as "name type data" without TTLs, for comparison.
@@ -267,9 +290,10 @@ func TestNoRouteIsRefused(t *testing.T) {
 }
 
 func TestServeStale(t *testing.T) {
-	answering := true
+	var answering atomic.Bool
+	answering.Store(true)
 	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
-		if !answering {
+		if !answering.Load() {
 			return nil
 		}
 		m := new(dns.Msg)
@@ -280,12 +304,12 @@ func TestServeStale(t *testing.T) {
 	})
 	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, StaleWindow: time.Hour})
 	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
-	now := time.Now()
-	r.now = func() time.Time { return now }
+	clock := newClock()
+	r.now = clock.now
 
 	r.Resolve(context.Background(), a("a.example.", dns.TypeA), false)
-	answering = false
-	now = now.Add(10 * time.Second)
+	answering.Store(false)
+	clock.add(10 * time.Second)
 
 	ans := r.Resolve(context.Background(), a("a.example.", dns.TypeA), false)
 	if ans.Source() != SourceStale || len(ans.Answer) != 1 || ans.Answer[0].Header().Ttl != DefaultStaleTTL {
@@ -322,17 +346,17 @@ func TestPrefetchRefreshesEntriesInTheirLastTenth(t *testing.T) {
 	up := dnstest.Records(t, "hot.example. 10 IN A 10.0.0.1")
 	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, Prefetch: true})
 	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
-	now := time.Now()
-	r.now = func() time.Time { return now }
+	clock := newClock()
+	r.now = clock.now
 
 	r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false)
-	now = now.Add(5 * time.Second)
+	clock.add(5 * time.Second)
 	r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false) // hit 1, not near expiry
 	if up.Queries() != 1 {
 		t.Fatalf("upstream got %d queries, want 1", up.Queries())
 	}
 	// 0.5s left of 10s, the last tenth: hit 2 starts the prefetch.
-	now = now.Add(4500 * time.Millisecond)
+	clock.add(4500 * time.Millisecond)
 	ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false)
 	if ans.Source() != SourceCache {
 		t.Fatalf("source %s, want the cached answer while prefetching", ans.Source())
@@ -345,7 +369,7 @@ func TestPrefetchRefreshesEntriesInTheirLastTenth(t *testing.T) {
 		t.Fatalf("upstream got %d queries, want a prefetch", up.Queries())
 	}
 	// The refreshed entry outlives the old one's expiry.
-	now = now.Add(2 * time.Second)
+	clock.add(2 * time.Second)
 	if ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false); ans.Source() != SourceCache {
 		t.Errorf("after the old expiry: source %s, want cache (prefetched)", ans.Source())
 	}
