@@ -234,8 +234,13 @@ func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
 	client netip.Addr) (*dns.Msg, *resolve.Answer) {
 
 	start := time.Now()
-	resp := new(dns.Msg)
-	resp.SetReply(req)
+	// What SetReply does, sharing the question (both only read it) rather
+	// than copying it.
+	resp := &dns.Msg{Question: req.Question}
+	resp.Id, resp.Response, resp.Opcode = req.Id, true, req.Opcode
+	if req.Opcode == dns.OpcodeQuery {
+		resp.RecursionDesired, resp.CheckingDisabled = req.RecursionDesired, req.CheckingDisabled
+	}
 	resp.RecursionAvailable = true
 	resp.Compress = true
 

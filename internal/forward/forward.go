@@ -193,7 +193,10 @@ func (f *Forwarder) Exchange(ctx context.Context, q dns.Question, do bool) (Resu
 
 	// The upstream query runs to its own deadline, not the first caller's: other
 	// callers may be waiting on it.
-	fl.resp, fl.from, fl.err = f.resolve(context.WithoutCancel(ctx), q, do)
+	if ctx.Done() != nil {
+		ctx = context.WithoutCancel(ctx)
+	}
+	fl.resp, fl.from, fl.err = f.resolve(ctx, q, do)
 
 	f.mu.Lock()
 	delete(f.inflight, key)
@@ -511,6 +514,7 @@ type outQuery struct {
 	id   uint16
 	q    dns.Question
 	wire []byte
+	buf  [12 + 255 + 4 + 11]byte // header, the longest name, type and class, OPT
 }
 
 // newQuery builds the query sent upstream, packed by hand (it is the same
@@ -519,7 +523,7 @@ type outQuery struct {
 // bit when asked.
 func newQuery(q dns.Question, do bool, udpSize uint16) (*outQuery, error) {
 	oq := &outQuery{id: uint16(rand.Uint32()), q: q}
-	buf := make([]byte, 12+len(q.Name)+2+4+11)
+	buf := oq.buf[:]
 	binary.BigEndian.PutUint16(buf[0:], oq.id)
 	binary.BigEndian.PutUint16(buf[2:], 0x0100) // RD
 	binary.BigEndian.PutUint16(buf[4:], 1)      // QDCOUNT

@@ -183,6 +183,15 @@ func (s *Server) status(srv *dnsserver.Server) *status {
 // configuration in force, as a query from a client would be, and shows every
 // step. It bypasses the listeners: the query counts in the upstream metrics
 // when it is forwarded, but not in the query metrics or the query log.
+// stepDetail names where a step's answer came from: the zone or rule, and
+// the upstream when one answered.
+func stepDetail(st resolve.Step) string {
+	if st.Upstream != "" {
+		return st.Detail + " via " + st.Upstream
+	}
+	return st.Detail
+}
+
 // metaType reports whether qtype is a meta type (RFC 6895 section 3.1) or a
 // transfer, which the pipeline never resolves.
 func metaType(qtype uint16) bool {
@@ -245,7 +254,7 @@ func describe(q dns.Question, ans resolve.Answer, took time.Duration) *resolutio
 	}
 	for i, st := range ans.Steps {
 		res.Steps = append(res.Steps, stepRow{N: i + 1, Name: st.Name, Source: st.Source,
-			Detail: st.Detail, Rcode: dns.RcodeToString[st.Rcode], Records: rrLines(st.Records),
+			Detail: stepDetail(st), Rcode: dns.RcodeToString[st.Rcode], Records: rrLines(st.Records),
 			Merged: st.Merged, Duration: short(st.Duration)})
 	}
 	return res

@@ -137,10 +137,11 @@ func New(opts Options) *Resolver {
 
 // Step is one name of a resolution: which source answered it and how.
 type Step struct {
-	Name   string // lower-case name asked of the source
-	Source string // one of the Source constants
-	Detail string // the zone apex or forward rule; the upstream address when forwarded
-	Rule   string // the forward rule's zone when the step went through one
+	Name     string // lower-case name asked of the source
+	Source   string // one of the Source constants
+	Detail   string // the zone apex or forward rule
+	Upstream string // the upstream that answered, when forwarded
+	Rule     string // the forward rule's zone when the step went through one
 	// RefreshAt, for an answer from the cache, is when its entry enters its
 	// last tenth of life; zero otherwise.
 	RefreshAt time.Time
@@ -209,7 +210,8 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer 
 		ans.Answer = append(ans.Answer, chain...)
 		ans.Authoritative = ans.Authoritative && st.local
 		ans.Steps = append(ans.Steps, Step{Name: name, Source: st.source, Detail: st.detail,
-			Rule: st.ruleName, Rcode: st.rcode, Records: chain, Merged: st.merged,
+			Upstream: st.upstream,
+			Rule:     st.ruleName, Rcode: st.rcode, Records: chain, Merged: st.merged,
 			Duration: st.duration, RefreshAt: st.refreshAt})
 
 		if next == "" {
@@ -250,6 +252,7 @@ type step struct {
 	local     bool               // from hosts or a zone
 	rule      *forward.Forwarder // the rule that forwarded, nil for local answers
 	ruleName  string             // that rule's zone
+	upstream  string             // the upstream that answered
 	refreshAt time.Time          // see Step.RefreshAt
 	source    string
 	detail    string
@@ -348,7 +351,7 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 	if loop {
 		r.log.Debug("upstream answer has a CNAME loop", "qname", key.Name, "rule", rule)
 		return step{rcode: dns.RcodeServerFailure, answer: answer, rule: fwd,
-			source: SourceForward, detail: rule + " via " + res.From, ruleName: rule,
+			source: SourceForward, detail: rule, upstream: res.From, ruleName: rule,
 			duration: elapsed}
 	}
 	rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns)
@@ -363,7 +366,7 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 		}
 	}
 	return step{rcode: rcode, answer: answer, ns: ns, rule: fwd, source: SourceForward,
-		detail: rule + " via " + res.From, ruleName: rule, merged: res.Merged,
+		detail: rule, upstream: res.From, ruleName: rule, merged: res.Merged,
 		duration: elapsed}
 }
 
@@ -482,6 +485,32 @@ func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, n
 	return chain, ""
 }
 
+// isChain reports whether answer is exactly a chain from name, in order:
+// CNAMEs each leading to the next owner, then only records of qtype (and
+// signatures) at the last name, nothing else.
+func isChain(name string, qtype uint16, answer []dns.RR) bool {
+	cur := name
+	for i, rr := range answer {
+		h := rr.Header()
+		if !strings.EqualFold(h.Name, cur) {
+			return false
+		}
+		switch {
+		case h.Rrtype == qtype || h.Rrtype == dns.TypeRRSIG:
+		case h.Rrtype == dns.TypeCNAME && qtype != dns.TypeCNAME:
+			cur = rr.(*dns.CNAME).Target
+			for _, prev := range answer[:i] {
+				if strings.EqualFold(prev.Header().Name, cur) {
+					return false // a loop: leave it to the full walk
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // chainOf returns the records of answer that belong to the chain starting at
 // name: the CNAMEs that lead on from it, and the records of type qtype (and
 // their signatures) at each name reached. Anything else an upstream put in its
@@ -490,6 +519,9 @@ func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, n
 func chainOf(name string, qtype uint16, answer []dns.RR) (chain []dns.RR, loop bool) {
 	if len(answer) == 0 {
 		return nil, false
+	}
+	if isChain(name, qtype, answer) {
+		return answer, false // the common case: already the chain, in order
 	}
 	chain = make([]dns.RR, 0, len(answer))
 	cur := name

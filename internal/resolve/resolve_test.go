@@ -321,6 +321,19 @@ func TestServeStale(t *testing.T) {
 	}
 }
 
+func TestChainOfKeepsAnExactChain(t *testing.T) {
+	var answer []dns.RR
+	for _, s := range []string{"a.example. 60 IN CNAME b.example.", "B.example. 60 IN A 10.0.0.1",
+		"b.example. 60 IN A 10.0.0.2"} {
+		rr, _ := dns.NewRR(s)
+		answer = append(answer, rr)
+	}
+	chain, loop := chainOf("a.example.", dns.TypeA, answer)
+	if loop || len(chain) != 3 || &chain[0] != &answer[0] {
+		t.Errorf("chain %v loop %v: want the answer itself, not a copy", chain, loop)
+	}
+}
+
 func TestChainOfDropsOutOfChainRecords(t *testing.T) {
 	var answer []dns.RR
 	for _, s := range []string{
