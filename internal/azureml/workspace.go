@@ -356,8 +356,8 @@ func ParseDiscoveryURL(raw string) (DiscoveryURL, error) {
 	host := strings.ToLower(u.Hostname())
 	parts := strings.SplitN(host, ".", 4)
 	if u.Scheme == "" || len(parts) < 4 || parts[1] != "workspace" {
-		return DiscoveryURL{}, fmt.Errorf("discovery url %q: want "+
-			"https://<guid>.workspace.<region>.<api zone>/...", raw)
+		return DiscoveryURL{}, fmt.Errorf("discovery url %q: want the form "+
+			"https://<guid>.workspace.<region>.<api zone>/<path>", raw)
 	}
 	d := DiscoveryURL{GUID: parts[0], Region: parts[2]}
 	for _, k := range CloudKeys() {

@@ -200,17 +200,6 @@ func hostNames(p *azureml.Plan) []azureml.Name {
 	return out
 }
 
-// wildcardNames returns the plan's wildcard names.
-func wildcardNames(p *azureml.Plan) []azureml.Name {
-	var out []azureml.Name
-	for _, n := range p.Names {
-		if strings.HasPrefix(n.FQDN, "*.") {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // standalone returns the names that no Private Link zone answers (compute
 // instances and unknown imported names): a server that is to answer them
 // needs a record for the public name itself.
