@@ -158,7 +158,8 @@ cache: {stale: 1h, stale_ttl: 30s}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 || resp.Answer[0].Header().Ttl != 1 {
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 ||
+		resp.Answer[0].Header().Ttl != 1 {
 		t.Errorf("after the upstream returned: %v, want a fresh answer", resp)
 	}
 }
@@ -194,7 +195,8 @@ func TestReloadAppliesLogLevel(t *testing.T) {
 	if strings.Contains(p.Log(), "level=DEBUG") {
 		t.Fatal("debug lines at level info")
 	}
-	os.WriteFile(file, []byte(fmt.Sprintf(text, "debug")+"http: {listen: \"127.0.0.1:0\"}\n"), 0o644)
+	debug := fmt.Sprintf(text, "debug") + "http: {listen: \"127.0.0.1:0\"}\n"
+	os.WriteFile(file, []byte(debug), 0o644)
 	p.Signal(t, syscall.SIGHUP)
 	p.WaitLog(t, "configuration reloaded", 5*time.Second)
 	if !strings.Contains(p.Log(), "http.listen and watch change only on restart") {

@@ -68,7 +68,8 @@ func azureLikeUpstream(t *testing.T) *dnstest.Server {
 		wsGUID+".workspace.eastus.cert"+pl+" 60 IN A 203.0.113.5",
 		"ml-myworkspace-eastus-"+wsGUID+".eastus.notebooks.azure.net. 60 IN CNAME "+
 			"ml-myworkspace-eastus-"+wsGUID+".eastus.privatelink.notebooks.azure.net.",
-		"ml-myworkspace-eastus-"+wsGUID+".eastus.privatelink.notebooks.azure.net. 60 IN A 203.0.113.6",
+		"ml-myworkspace-eastus-"+wsGUID+".eastus.privatelink.notebooks.azure.net. "+
+			"60 IN A 203.0.113.6",
 		"mymanagedendpoint.eastus.inference.ml.azure.com. 60 IN CNAME "+
 			"mymanagedendpoint."+wsGUID+".inference.eastus"+pl,
 		"mymanagedendpoint."+wsGUID+".inference.eastus"+pl+" 60 IN A 203.0.113.7",

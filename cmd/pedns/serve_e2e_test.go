@@ -45,10 +45,11 @@ func serve(t *testing.T, text string) *testutil.Proc {
 
 // goResolver is the Go standard library's resolver, pointed at addr.
 func goResolver(addr string) *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
-	}}
+	}
+	return &net.Resolver{PreferGo: true, Dial: dial}
 }
 
 func TestServeExampleWorkspaceFromHostsAndZones(t *testing.T) {
@@ -58,7 +59,8 @@ func TestServeExampleWorkspaceFromHostsAndZones(t *testing.T) {
 		t.Fatal(err)
 	}
 	abs, _ := filepath.Abs("../../examples/aml.hosts")
-	text := strings.Replace(string(data), `listen: ["127.0.0.1:5300"]`, `listen: ["127.0.0.1:0"]`, 1)
+	text := strings.Replace(string(data),
+		`listen: ["127.0.0.1:5300"]`, `listen: ["127.0.0.1:0"]`, 1)
 	text = strings.Replace(text, "hosts: [aml.hosts]", "hosts: ["+abs+"]", 1)
 	p := serve(t, text)
 
@@ -76,7 +78,8 @@ func TestServeExampleWorkspaceFromHostsAndZones(t *testing.T) {
 	r := goResolver(p.Addr)
 	for name, ip := range want {
 		res := testutil.Dig(t, p.Addr, name, "A")
-		if res.Status != "NOERROR" || len(res.Answer) != 1 || !strings.HasSuffix(res.Answer[0], " A "+ip) {
+		if res.Status != "NOERROR" || len(res.Answer) != 1 ||
+			!strings.HasSuffix(res.Answer[0], " A "+ip) {
 			t.Errorf("dig %s: %s %v, want A %s", name, res.Status, res.Answer, ip)
 		}
 		addrs, err := r.LookupHost(context.Background(), name)
@@ -111,7 +114,8 @@ zones:
 		t.Errorf("dig: %s %v, want %v", res.Status, res.Answer, want)
 	}
 	if res.HasFlag("aa") || !res.HasFlag("ra") {
-		t.Errorf("flags %v: want ra and no aa for an answer that came partly from upstream", res.Flags)
+		t.Errorf("flags %v: want ra and no aa for an answer that came partly from upstream",
+			res.Flags)
 	}
 
 	addrs, err := goResolver(p.Addr).LookupHost(context.Background(), wsPublic)
@@ -121,8 +125,9 @@ zones:
 
 	// The inference wildcard answers any endpoint name.
 	ep := "anything." + wsGUID + ".inference.eastus.privatelink.api.azureml.ms."
-	if res := testutil.Dig(t, p.Addr, ep, "A"); len(res.Answer) != 1 || res.Answer[0] != ep+" A 10.1.0.7" {
-		t.Errorf("wildcard: %v", res.Answer)
+	wild := testutil.Dig(t, p.Addr, ep, "A")
+	if len(wild.Answer) != 1 || wild.Answer[0] != ep+" A 10.1.0.7" {
+		t.Errorf("wildcard: %v", wild.Answer)
 	}
 }
 
@@ -147,20 +152,24 @@ zones:
 		answer                     []string
 		soa                        bool
 	}{
-		{name: "NXDOMAIN with SOA", qname: "nope.strict.example.", qtype: "A", status: "NXDOMAIN", soa: true},
-		{name: "NODATA with SOA", qname: "www.strict.example.", qtype: "AAAA", status: "NOERROR", soa: true},
-		{name: "fallthrough on forwards", qname: "public.pl.example.", qtype: "A", status: "NOERROR",
-			answer: []string{"public.pl.example. A 203.0.113.7"}},
+		{name: "NXDOMAIN with SOA", qname: "nope.strict.example.", qtype: "A",
+			status: "NXDOMAIN", soa: true},
+		{name: "NODATA with SOA", qname: "www.strict.example.", qtype: "AAAA",
+			status: "NOERROR", soa: true},
+		{name: "fallthrough on forwards", qname: "public.pl.example.", qtype: "A",
+			status: "NOERROR", answer: []string{"public.pl.example. A 203.0.113.7"}},
 		{name: "fallthrough keeps local names", qname: "private.pl.example.", qtype: "A",
 			status: "NOERROR", answer: []string{"private.pl.example. A 10.0.0.2"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := testutil.Dig(t, p.Addr, tc.qname, tc.qtype)
-			if res.Status != tc.status || strings.Join(res.Answer, "|") != strings.Join(tc.answer, "|") {
+			if res.Status != tc.status ||
+				strings.Join(res.Answer, "|") != strings.Join(tc.answer, "|") {
 				t.Errorf("got %s %v, want %s %v", res.Status, res.Answer, tc.status, tc.answer)
 			}
-			if tc.soa && (len(res.Authority) != 1 || !strings.Contains(res.Authority[0], " SOA ")) {
+			if tc.soa &&
+				(len(res.Authority) != 1 || !strings.Contains(res.Authority[0], " SOA ")) {
 				t.Errorf("authority %v, want the zone's SOA", res.Authority)
 			}
 		})
@@ -229,8 +238,9 @@ forward:
 	if up.Queries() != 0 {
 		t.Errorf("a refused query reached the upstream %d times", up.Queries())
 	}
-	if res := testutil.Dig(t, p.Addr, "a.example.", "A", "-b", "127.0.0.2"); res.Status != "NOERROR" {
-		t.Errorf("allowed client got %s", res.Status)
+	allowed := testutil.Dig(t, p.Addr, "a.example.", "A", "-b", "127.0.0.2")
+	if allowed.Status != "NOERROR" {
+		t.Errorf("allowed client got %s", allowed.Status)
 	}
 }
 
@@ -291,8 +301,10 @@ func TestServePreservesQuestionCase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Question[0].Name != "WwW.CoRp.ExAmPlE." || !resp.Authoritative || len(resp.Answer) != 1 {
-		t.Errorf("question %q aa=%v answer %v", resp.Question[0].Name, resp.Authoritative, resp.Answer)
+	if resp.Question[0].Name != "WwW.CoRp.ExAmPlE." || !resp.Authoritative ||
+		len(resp.Answer) != 1 {
+		t.Errorf("question %q aa=%v answer %v",
+			resp.Question[0].Name, resp.Authoritative, resp.Answer)
 	}
 }
 

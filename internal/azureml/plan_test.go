@@ -38,7 +38,8 @@ func TestNamesMatchSpecVectors(t *testing.T) {
 			ws:   publicVector,
 			want: []string{
 				"fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.api.azureml.ms 10.1.0.5",
-				"fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.cert.api.azureml.ms 10.1.0.5",
+				"fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.cert.api.azureml.ms " +
+					"10.1.0.5",
 				"ml-myworkspace-eastus-fb7e20a0-8891-458b-b969-55ddb3382f51.eastus." +
 					"notebooks.azure.net 10.1.0.6",
 				"*.eastus.inference.ml.azure.com 10.1.0.7",
@@ -52,7 +53,8 @@ func TestNamesMatchSpecVectors(t *testing.T) {
 				Name: "mype-pltest", Region: "chinaeast2", APIIP: "10.1.0.5",
 				NotebooksIP: "10.1.0.6", InferenceIP: "10.1.0.7"},
 			want: []string{
-				"52882c08-ead2-44aa-af65-08a75cf094bd.workspace.chinaeast2.api.ml.azure.cn 10.1.0.5",
+				"52882c08-ead2-44aa-af65-08a75cf094bd.workspace.chinaeast2.api.ml.azure.cn " +
+					"10.1.0.5",
 				"52882c08-ead2-44aa-af65-08a75cf094bd.workspace.chinaeast2.cert.api.ml.azure.cn " +
 					"10.1.0.5",
 				"ml-mype-pltest-chinaeast2-52882c08-ead2-44aa-af65-08a75cf094bd.chinaeast2." +
@@ -165,7 +167,8 @@ func TestPrivateLinkNames(t *testing.T) {
 	want := map[Purpose]string{
 		PurposeAPI:       g + ".workspace.eastus.privatelink.api.azureml.ms",
 		PurposeNotebooks: "ml-myworkspace-eastus-" + g + ".eastus.privatelink.notebooks.azure.net",
-		PurposeEndpoint:  "mymanagedendpoint." + g + ".inference.eastus.privatelink.api.azureml.ms",
+		PurposeEndpoint: "mymanagedendpoint." + g +
+			".inference.eastus.privatelink.api.azureml.ms",
 		PurposeInference: "*." + g + ".inference.eastus.privatelink.api.azureml.ms",
 		PurposeCompute:   "",
 	}

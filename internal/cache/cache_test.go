@@ -51,7 +51,8 @@ func TestLifetimes(t *testing.T) {
 			resp: func(t *testing.T) *dns.Msg {
 				return msg(dns.RcodeNameError, nil, []dns.RR{rr(t, soa)})
 			}, cached: true, expires: 300 * time.Second},
-		{name: "NODATA capped by NegativeTTL", opts: Options{Size: 10, NegativeTTL: 30 * time.Second},
+		{name: "NODATA capped by NegativeTTL",
+			opts:   Options{Size: 10, NegativeTTL: 30 * time.Second},
 			resp:   func(t *testing.T) *dns.Msg { return msg(0, nil, []dns.RR{rr(t, soa)}) },
 			cached: true, expires: 30 * time.Second},
 		{name: "negative without SOA is not cached", opts: Options{Size: 10},
@@ -132,7 +133,8 @@ func TestSizeBound(t *testing.T) {
 	}
 	s := c.Stats()
 	if s.Entries > 64 || s.Evictions < 1000-64 {
-		t.Errorf("entries %d evictions %d, want at most 64 and at least %d", s.Entries, s.Evictions, 1000-64)
+		t.Errorf("entries %d evictions %d, want at most 64 and at least %d",
+			s.Entries, s.Evictions, 1000-64)
 	}
 }
 
@@ -153,7 +155,8 @@ func TestKeyIncludesDO(t *testing.T) {
 func BenchmarkGet(b *testing.B) {
 	c := New(Options{Size: 1000, MaxTTL: time.Hour})
 	now := time.Now()
-	k := Key{Name: "w0001.workspace.eastus.api.azureml.ms.", Qtype: dns.TypeA, Qclass: dns.ClassINET}
+	k := Key{Name: "w0001.workspace.eastus.api.azureml.ms.",
+		Qtype: dns.TypeA, Qclass: dns.ClassINET}
 	r1, _ := dns.NewRR(k.Name + " 300 IN CNAME w0001.workspace.eastus.privatelink.api.azureml.ms.")
 	r2, _ := dns.NewRR("w0001.workspace.eastus.privatelink.api.azureml.ms. 300 IN A 10.1.0.1")
 	c.Set(k, msg(0, []dns.RR{r1, r2}, nil), now)

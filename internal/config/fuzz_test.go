@@ -8,7 +8,8 @@ import (
 // FuzzParse checks that no configuration text panics the loader, and that a
 // configuration it accepts can be summarized.
 func FuzzParse(f *testing.F) {
-	for _, seed := range []string{full, "listen: [':53']\n", "forward: [{zones: [.], upstreams: [1.2.3.4]}]\n",
+	for _, seed := range []string{full, "listen: [':53']\n",
+		"forward: [{zones: [.], upstreams: [1.2.3.4]}]\n",
 		"zones: [{name: a.example, records: 'x 1 IN A 10.0.0.1'}]\n", "cache: {size: -1}\n"} {
 		f.Add([]byte(seed))
 	}

@@ -101,7 +101,8 @@ func TestFloodingClientDoesNotStarveOthers(t *testing.T) {
 // A client that holds more idle TCP connections than the limit cannot lock
 // others out: the longest idle one is closed to admit a new client.
 func TestTCPConnectionLimit(t *testing.T) {
-	s := newServer(t, "listen: [\"127.0.0.1:0\"]\nlimits: {tcp_connections: 5, tcp_idle_timeout: 30s}\n"+
+	s := newServer(t, "listen: [\"127.0.0.1:0\"]\n"+
+		"limits: {tcp_connections: 5, tcp_idle_timeout: 30s}\n"+
 		"zones:\n  - name: corp.example\n    records: |\n      www 300 IN A 10.0.0.1\n")
 	addr := running(t, s)
 
@@ -246,7 +247,8 @@ func TestThousandClientsOneUpstreamQuery(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			resp := new(dns.Msg)
-			if err := resp.Unpack(s.Handle(context.Background(), pkt, loopback, true)); err != nil {
+			out := s.Handle(context.Background(), pkt, loopback, true)
+			if err := resp.Unpack(out); err != nil {
 				t.Error(err)
 				return
 			}

@@ -104,7 +104,8 @@ func BenchmarkMiss(b *testing.B) {
 		}
 		return m
 	})
-	s := newServer(b, fmt.Sprintf("forward: [{zones: [api.azureml.ms], upstreams: [%q]}]\n", up.Addr))
+	s := newServer(b,
+		fmt.Sprintf("forward: [{zones: [api.azureml.ms], upstreams: [%q]}]\n", up.Addr))
 	st := s.State()
 	var q wireQuery
 	b.ReportAllocs()

@@ -150,7 +150,8 @@ func TestHandleRcodes(t *testing.T) {
 				t.Fatalf("reply does not parse: %v", err)
 			}
 			if resp.Rcode != tc.rcode {
-				t.Errorf("rcode %s, want %s", dns.RcodeToString[resp.Rcode], dns.RcodeToString[tc.rcode])
+				t.Errorf("rcode %s, want %s",
+					dns.RcodeToString[resp.Rcode], dns.RcodeToString[tc.rcode])
 			}
 			if resp.Id != binary.BigEndian.Uint16(tc.packet) || !resp.Response {
 				t.Errorf("reply ID %d / QR %v does not match the query", resp.Id, resp.Response)
@@ -182,7 +183,8 @@ func longName(n int) []byte {
 
 func TestHandleANYIsMinimal(t *testing.T) {
 	s := newServer(t, testConfig)
-	out := s.Handle(context.Background(), pack(t, query("www.corp.example.", dns.TypeANY)), loopback, true)
+	pkt := pack(t, query("www.corp.example.", dns.TypeANY))
+	out := s.Handle(context.Background(), pkt, loopback, true)
 	resp := new(dns.Msg)
 	if err := resp.Unpack(out); err != nil {
 		t.Fatal(err)
@@ -271,7 +273,8 @@ func TestReloadSwapsState(t *testing.T) {
 	if got := ask(); got != "10.0.0.1" {
 		t.Fatalf("before: %s", got)
 	}
-	l, err := config.Parse([]byte(testConfig[:len(testConfig)-len("10.0.0.1\n")]+"10.0.0.2\n"), "t2.yaml")
+	changed := testConfig[:len(testConfig)-len("10.0.0.1\n")] + "10.0.0.2\n"
+	l, err := config.Parse([]byte(changed), "t2.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

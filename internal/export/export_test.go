@@ -320,7 +320,8 @@ func TestWriteDirCreatesTheFolder(t *testing.T) {
 	if err := WriteDir(dir, []File{{Name: "a.zone", Content: []byte("x\n")}}); err != nil {
 		t.Fatal(err)
 	}
-	if data, err := os.ReadFile(filepath.Join(dir, "a.zone")); err != nil || string(data) != "x\n" {
+	data, err := os.ReadFile(filepath.Join(dir, "a.zone"))
+	if err != nil || string(data) != "x\n" {
 		t.Errorf("read back %q, %v", data, err)
 	}
 }

@@ -374,7 +374,8 @@ func TestSlowUpstreamStaysUp(t *testing.T) {
 	f := New(".", []string{up.Addr}, opts, quiet)
 	defer f.Close()
 	for i := 0; i < 4; i++ {
-		res, err := f.Exchange(context.Background(), question(fmt.Sprintf("n%d.example.", i)), false)
+		q := question(fmt.Sprintf("n%d.example.", i))
+		res, err := f.Exchange(context.Background(), q, false)
 		if err != nil || len(res.Msg.Answer) != 1 {
 			t.Fatalf("query %d: %+v %v", i, res, err)
 		}

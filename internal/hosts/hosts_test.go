@@ -20,12 +20,13 @@ func TestArticleExample(t *testing.T) {
 	}
 	h := New(entries, 300)
 
+	const guid = "fb7e20a0-8891-458b-b969-55ddb3382f51"
 	want := map[string]string{
-		"fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.api.azureml.ms.":                  "10.1.0.5",
-		"fb7e20a0-8891-458b-b969-55ddb3382f51.workspace.eastus.cert.api.azureml.ms.":             "10.1.0.5",
-		"ml-myworkspace-eastus-fb7e20a0-8891-458b-b969-55ddb3382f51.eastus.notebooks.azure.net.": "10.1.0.6",
-		"mymanagedendpoint.eastus.inference.ml.azure.com.":                                       "10.1.0.7",
-		"mycomputeinstance.eastus.instances.azureml.ms.":                                         "10.1.0.5",
+		guid + ".workspace.eastus.api.azureml.ms.":                       "10.1.0.5",
+		guid + ".workspace.eastus.cert.api.azureml.ms.":                  "10.1.0.5",
+		"ml-myworkspace-eastus-" + guid + ".eastus.notebooks.azure.net.": "10.1.0.6",
+		"mymanagedendpoint.eastus.inference.ml.azure.com.":               "10.1.0.7",
+		"mycomputeinstance.eastus.instances.azureml.ms.":                 "10.1.0.5",
 	}
 	if h.Len() != len(want) {
 		t.Errorf("Len = %d, want %d", h.Len(), len(want))

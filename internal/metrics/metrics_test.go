@@ -84,7 +84,8 @@ func TestObserverCounts(t *testing.T) {
 	m.ReloadFailed()
 
 	const want = `
-# HELP pedns_queries_total Queries answered, by query type, response code and the source that gave the final answer.
+# HELP pedns_queries_total Queries answered, by query type, response code and the ` +
+		`source that gave the final answer.
 # TYPE pedns_queries_total counter
 pedns_queries_total{qtype="A",rcode="NOERROR",source="cache"} 3
 pedns_queries_total{qtype="other",rcode="NXDOMAIN",source="forward"} 1
@@ -97,7 +98,8 @@ pedns_reload_failures_total 1
 # HELP pedns_upstream_queries_total Attempts sent to an upstream, by forward rule and upstream.
 # TYPE pedns_upstream_queries_total counter
 pedns_upstream_queries_total{rule="api.azureml.ms.",upstream="127.0.0.1:53"} 4
-# HELP pedns_forward_merged_total Queries that shared an identical upstream query already in flight.
+# HELP pedns_forward_merged_total Queries that shared an identical upstream ` +
+		`query already in flight.
 # TYPE pedns_forward_merged_total counter
 pedns_forward_merged_total{rule="api.azureml.ms."} 1
 `

@@ -140,7 +140,8 @@ func TestChaseToOtherForwardRule(t *testing.T) {
 		{Zones: []string{"."}, Forwarder: fwd(public1.Addr)},
 	}})
 	ans := r.Resolve(context.Background(), a("www.example.com.", dns.TypeA), false)
-	if got := lines(ans.Answer); got != "www.example.com. CNAME "+private+"\n"+private+" A 10.1.0.5" {
+	want := "www.example.com. CNAME " + private + "\n" + private + " A 10.1.0.5"
+	if got := lines(ans.Answer); got != want {
 		t.Errorf("answer\n%s", got)
 	}
 }
@@ -175,8 +176,8 @@ pinned 300 IN A 10.0.0.99
 		aa     bool
 		source string
 	}{
-		{name: "zone A", q: a("WWW.corp.example.", dns.TypeA), answer: "www.corp.example. A 10.0.0.1",
-			aa: true, source: SourceZone},
+		{name: "zone A", q: a("WWW.corp.example.", dns.TypeA),
+			answer: "www.corp.example. A 10.0.0.1", aa: true, source: SourceZone},
 		{name: "in-zone CNAME chased", q: a("alias.corp.example.", dns.TypeA),
 			answer: "alias.corp.example. CNAME www.corp.example.\nwww.corp.example. A 10.0.0.1",
 			aa:     true, source: SourceZone},
@@ -202,7 +203,8 @@ pinned 300 IN A 10.0.0.99
 		t.Run(tc.name, func(t *testing.T) {
 			ans := r.Resolve(context.Background(), tc.q, false)
 			if ans.Rcode != tc.rcode {
-				t.Errorf("rcode %s, want %s", dns.RcodeToString[ans.Rcode], dns.RcodeToString[tc.rcode])
+				t.Errorf("rcode %s, want %s",
+					dns.RcodeToString[ans.Rcode], dns.RcodeToString[tc.rcode])
 			}
 			if got := lines(ans.Answer); got != tc.answer {
 				t.Errorf("answer\n%s\nwant\n%s", got, tc.answer)
@@ -273,8 +275,9 @@ func TestServedTTLsAreClamped(t *testing.T) {
 	c := cache.New(cache.Options{Size: 10, MaxTTL: time.Hour, NegativeTTL: 30 * time.Second})
 	r := New(Options{Rules: []Rule{{Zones: []string{"."}, Forwarder: fwd(up.Addr)}}, Cache: c})
 
-	if ans := r.Resolve(context.Background(), a("long.example.", dns.TypeA), false); ans.Answer[0].Header().Ttl != 3600 {
-		t.Errorf("TTL %d, want max_ttl 3600", ans.Answer[0].Header().Ttl)
+	long := r.Resolve(context.Background(), a("long.example.", dns.TypeA), false)
+	if long.Answer[0].Header().Ttl != 3600 {
+		t.Errorf("TTL %d, want max_ttl 3600", long.Answer[0].Header().Ttl)
 	}
 	ans := r.Resolve(context.Background(), a("nx.example.", dns.TypeA), false)
 	if ans.Rcode != dns.RcodeNameError || len(ans.Ns) != 1 || ans.Ns[0].Header().Ttl != 30 {
@@ -284,7 +287,8 @@ func TestServedTTLsAreClamped(t *testing.T) {
 
 func TestNoRouteIsRefused(t *testing.T) {
 	r := New(Options{})
-	if ans := r.Resolve(context.Background(), a("x.example.", dns.TypeA), false); ans.Rcode != dns.RcodeRefused {
+	ans := r.Resolve(context.Background(), a("x.example.", dns.TypeA), false)
+	if ans.Rcode != dns.RcodeRefused {
 		t.Errorf("rcode %s, want REFUSED", dns.RcodeToString[ans.Rcode])
 	}
 }
@@ -312,7 +316,8 @@ func TestServeStale(t *testing.T) {
 	clock.add(10 * time.Second)
 
 	ans := r.Resolve(context.Background(), a("a.example.", dns.TypeA), false)
-	if ans.Source() != SourceStale || len(ans.Answer) != 1 || ans.Answer[0].Header().Ttl != DefaultStaleTTL {
+	if ans.Source() != SourceStale || len(ans.Answer) != 1 ||
+		ans.Answer[0].Header().Ttl != DefaultStaleTTL {
 		t.Fatalf("got %+v, want the stale answer with TTL %d", ans, DefaultStaleTTL)
 	}
 	ans = r.Resolve(context.Background(), a("new.example.", dns.TypeA), false)
@@ -383,8 +388,9 @@ func TestPrefetchRefreshesEntriesInTheirLastTenth(t *testing.T) {
 	}
 	// The refreshed entry outlives the old one's expiry.
 	clock.add(2 * time.Second)
-	if ans := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false); ans.Source() != SourceCache {
-		t.Errorf("after the old expiry: source %s, want cache (prefetched)", ans.Source())
+	after := r.Resolve(context.Background(), a("hot.example.", dns.TypeA), false)
+	if after.Source() != SourceCache {
+		t.Errorf("after the old expiry: source %s, want cache (prefetched)", after.Source())
 	}
 }
 
@@ -394,7 +400,8 @@ func BenchmarkRoute(b *testing.B) {
 	var rules []Rule
 	f := fwd(dnstest.Silent(b).Addr) // never asked: routing only
 	for i := 0; i < 100; i++ {
-		rules = append(rules, Rule{Zones: []string{fmt.Sprintf("zone%d.example.", i)}, Forwarder: f})
+		name := fmt.Sprintf("zone%d.example.", i)
+		rules = append(rules, Rule{Zones: []string{name}, Forwarder: f})
 	}
 	rules = append(rules, Rule{Zones: []string{"api.azureml.ms."}, Forwarder: f})
 	r := New(Options{Rules: rules})

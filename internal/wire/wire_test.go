@@ -37,7 +37,8 @@ func TestParseQuery(t *testing.T) {
 		key    string
 		do     bool
 	}{
-		{name: "plain, lower-cased", packet: plain, ok: true, key: "\x03www\x07example\x00\x00\x01\x00"},
+		{name: "plain, lower-cased", packet: plain, ok: true,
+			key: "\x03www\x07example\x00\x00\x01\x00"},
 		{name: "with OPT and DO", packet: withOpt, ok: true, do: true,
 			key: "\x03www\x07example\x00\x00\x1c\x03"},
 		{name: "trailing byte", packet: append(append([]byte(nil), plain...), 0)},

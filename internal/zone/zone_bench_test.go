@@ -12,7 +12,8 @@ func benchZone(b *testing.B, n int) *Zone {
 	b.Helper()
 	var sb strings.Builder
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "w%07d.workspace.eastus 300 IN A 10.%d.%d.%d\n", i, i>>16&255, i>>8&255, i&255)
+		fmt.Fprintf(&sb, "w%07d.workspace.eastus 300 IN A 10.%d.%d.%d\n",
+			i, i>>16&255, i>>8&255, i&255)
 	}
 	rrs, err := Parse(sb.String(), "privatelink.api.azureml.ms", "bench", 1)
 	if err != nil {
@@ -33,7 +34,8 @@ func BenchmarkLookup(b *testing.B) {
 			z := benchZone(b, n)
 			names := make([]string, 1000)
 			for i := range names {
-				names[i] = fmt.Sprintf("w%07d.workspace.eastus.privatelink.api.azureml.ms.", i*(n/1000))
+				names[i] = fmt.Sprintf("w%07d.workspace.eastus.privatelink.api.azureml.ms.",
+					i*(n/1000))
 			}
 			b.ReportAllocs()
 			b.ResetTimer()

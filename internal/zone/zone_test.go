@@ -47,43 +47,51 @@ func TestLookup(t *testing.T) {
 		{name: "NODATA on existing name", qname: ws, qtype: dns.TypeAAAA, wantSOATTL: 60},
 		{name: "NXDOMAIN", qname: "nope.privatelink.api.azureml.ms.", qtype: dns.TypeA,
 			rcode: dns.RcodeNameError, wantSOATTL: 60},
-		{name: "empty non-terminal is NODATA", qname: "workspace.eastus.privatelink.api.azureml.ms.",
+		{name: "empty non-terminal is NODATA",
+			qname: "workspace.eastus.privatelink.api.azureml.ms.",
 			qtype: dns.TypeA, wantSOATTL: 60},
 		{name: "wildcard synthesizes the owner",
-			qname: "myendpoint.fb7e20a0-8891-458b-b969-55ddb3382f51.inference.eastus.privatelink.api.azureml.ms.",
+			qname: "myendpoint.fb7e20a0-8891-458b-b969-55ddb3382f51.inference.eastus." +
+				"privatelink.api.azureml.ms.",
 			qtype: dns.TypeA,
 			answer: []string{"myendpoint.fb7e20a0-8891-458b-b969-55ddb3382f51.inference.eastus." +
 				"privatelink.api.azureml.ms.\t300\tIN\tA\t10.1.0.7"}},
 		{name: "wildcard NODATA for other type",
-			qname: "x.fb7e20a0-8891-458b-b969-55ddb3382f51.inference.eastus.privatelink.api.azureml.ms.",
+			qname: "x.fb7e20a0-8891-458b-b969-55ddb3382f51.inference.eastus." +
+				"privatelink.api.azureml.ms.",
 			qtype: dns.TypeTXT, wantSOATTL: 60},
 		{name: "wildcard does not cover deeper existing encloser",
 			qname: "a.b.eastus.privatelink.api.azureml.ms.", qtype: dns.TypeA,
 			rcode: dns.RcodeNameError, wantSOATTL: 60},
-		{name: "CNAME returned for A", qname: "alias.privatelink.api.azureml.ms.", qtype: dns.TypeA,
+		{name: "CNAME returned for A", qname: "alias.privatelink.api.azureml.ms.",
+			qtype:  dns.TypeA,
 			answer: []string{"alias.privatelink.api.azureml.ms.\t300\tIN\tCNAME\t" + ws}},
 		{name: "TXT", qname: "txt.privatelink.api.azureml.ms.", qtype: dns.TypeTXT,
 			answer: []string{"txt.privatelink.api.azureml.ms.\t300\tIN\tTXT\t\"hello\""}},
 		{name: "MX", qname: "mx.privatelink.api.azureml.ms.", qtype: dns.TypeMX,
 			answer: []string{"mx.privatelink.api.azureml.ms.\t300\tIN\tMX\t10 mail.example."}},
 		{name: "SRV", qname: "_ldap._tcp.privatelink.api.azureml.ms.", qtype: dns.TypeSRV,
-			answer: []string{"_ldap._tcp.privatelink.api.azureml.ms.\t300\tIN\tSRV\t0 0 389 dc.example."}},
+			answer: []string{"_ldap._tcp.privatelink.api.azureml.ms.\t300\tIN\tSRV\t" +
+				"0 0 389 dc.example."}},
 		{name: "apex SOA", qname: "privatelink.api.azureml.ms.", qtype: dns.TypeSOA,
-			answer: []string{"privatelink.api.azureml.ms.\t3600\tIN\tSOA\tns1.privatelink.api.azureml.ms. " +
+			answer: []string{"privatelink.api.azureml.ms.\t3600\tIN\tSOA\t" +
+				"ns1.privatelink.api.azureml.ms. " +
 				"hostmaster.privatelink.api.azureml.ms. 1 3600 600 86400 60"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := z.Lookup(tc.qname, tc.qtype)
 			if res.Rcode != tc.rcode {
-				t.Errorf("rcode = %s, want %s", dns.RcodeToString[res.Rcode], dns.RcodeToString[tc.rcode])
+				t.Errorf("rcode = %s, want %s",
+					dns.RcodeToString[res.Rcode], dns.RcodeToString[tc.rcode])
 			}
 			var got []string
 			for _, rr := range res.Answer {
 				got = append(got, rr.String())
 			}
 			if strings.Join(got, "\n") != strings.Join(tc.answer, "\n") {
-				t.Errorf("answer =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
+				t.Errorf("answer =\n%s\nwant\n%s",
+					strings.Join(got, "\n"), strings.Join(tc.answer, "\n"))
 			}
 			if tc.wantSOATTL == 0 {
 				if len(res.Ns) != 0 {
@@ -128,8 +136,10 @@ func TestNewRejects(t *testing.T) {
 		text string
 		want string
 	}{
-		{name: "CNAME beside A", text: "a 300 IN A 10.0.0.1\na 300 IN CNAME b\n", want: "CNAME at"},
-		{name: "A beside CNAME", text: "a 300 IN CNAME b\na 300 IN A 10.0.0.1\n", want: "beside a CNAME"},
+		{name: "CNAME beside A", text: "a 300 IN A 10.0.0.1\na 300 IN CNAME b\n",
+			want: "CNAME at"},
+		{name: "A beside CNAME", text: "a 300 IN CNAME b\na 300 IN A 10.0.0.1\n",
+			want: "beside a CNAME"},
 		{name: "two SOAs", text: "@ 300 IN SOA a b 1 2 3 4 5\n@ 300 IN SOA a b 2 2 3 4 5\n",
 			want: "more than one SOA"},
 	}
@@ -148,8 +158,8 @@ func TestNewRejects(t *testing.T) {
 }
 
 func TestParseCollectsEveryError(t *testing.T) {
-	text := "a 300 IN A 10.0.0.1\nb 1x IN A 10.0.0.2\nc 300 IN A 999.0.0.1\nd 300 IN A 10.0.0.4\n" +
-		"e 300 IN BOGUS x\n"
+	text := "a 300 IN A 10.0.0.1\nb 1x IN A 10.0.0.2\nc 300 IN A 999.0.0.1\n" +
+		"d 300 IN A 10.0.0.4\ne 300 IN BOGUS x\n"
 	_, err := Parse(text, "corp.example", "cfg.yaml", 10)
 	errs, ok := err.(ParseErrors)
 	if !ok {
@@ -161,7 +171,8 @@ func TestParseCollectsEveryError(t *testing.T) {
 	}
 	for i, e := range errs {
 		if e.Line != wantLines[i] || e.File != "cfg.yaml" {
-			t.Errorf("error %d at %s:%d, want cfg.yaml:%d (%v)", i, e.File, e.Line, wantLines[i], e)
+			t.Errorf("error %d at %s:%d, want cfg.yaml:%d (%v)",
+				i, e.File, e.Line, wantLines[i], e)
 		}
 	}
 }
