@@ -16,8 +16,10 @@ import (
 // listFlag is a repeatable string flag.
 type listFlag []string
 
+// String shows the values given so far, for the flag package's help.
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
+// Set adds one more value: each use of the flag appends.
 func (l *listFlag) Set(s string) error {
 	*l = append(*l, s)
 	return nil

@@ -19,6 +19,7 @@ type Error struct {
 	Msg       string
 }
 
+// Error formats the problem as FILE:LINE:COL: field: problem.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
@@ -36,6 +37,7 @@ func (e *Error) Error() string {
 // Errors is every problem found in one configuration, in file order.
 type Errors []error
 
+// Error joins the problems, one per line.
 func (es Errors) Error() string {
 	msgs := make([]string, len(es))
 	for i, e := range es {

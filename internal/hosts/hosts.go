@@ -32,6 +32,7 @@ type ParseError struct {
 	Msg  string
 }
 
+// Error formats the problem as FILE:LINE: problem.
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // Parse reads hosts-file lines: an address, then one or more names, then an
@@ -86,6 +87,7 @@ func parseLine(fields []string) (Entry, error) {
 // Errors is every problem found while reading hosts files.
 type Errors []error
 
+// Error joins the problems, one per line.
 func (es Errors) Error() string {
 	msgs := make([]string, len(es))
 	for i, e := range es {

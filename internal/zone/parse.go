@@ -21,6 +21,8 @@ type ParseError struct {
 	Msg  string // what is wrong, without the position
 }
 
+// Error formats the problem as FILE:LINE:COL: problem (FILE:LINE when the
+// column is unknown).
 func (e *ParseError) Error() string {
 	if e.Col > 0 {
 		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
@@ -31,6 +33,7 @@ func (e *ParseError) Error() string {
 // ParseErrors holds every problem found in one piece of zone data.
 type ParseErrors []*ParseError
 
+// Error joins the problems, one per line.
 func (es ParseErrors) Error() string {
 	msgs := make([]string, len(es))
 	for i, e := range es {
