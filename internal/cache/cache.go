@@ -15,6 +15,7 @@ package cache
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,15 +173,15 @@ func aged(rrs []dns.RR, elapsed uint32, stale bool) []dns.RR {
 // NegativeTTL, positive ones to MaxTTL), which the caller must not modify; or
 // resp's own records when it is not cached. The caller keeps resp.
 func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) (answer, ns []dns.RR) {
-	ttl, ok := c.lifetime(resp)
+	ttl, floor, ok := c.lifetime(resp, k.Qtype)
 	if !ok || c.opts.Size == 0 {
 		return resp.Answer, resp.Ns
 	}
 
 	e := &entry{
 		rcode:   resp.Rcode,
-		answer:  copyRRs(resp.Answer, ttl),
-		ns:      copyRRs(resp.Ns, ttl),
+		answer:  copyRRs(resp.Answer, floor, ttl),
+		ns:      copyRRs(resp.Ns, floor, ttl),
 		stored:  now,
 		expires: now.Add(ttl),
 	}
@@ -197,27 +198,26 @@ func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) (answer, ns []dns.RR) {
 // Clamp returns the records to serve for resp without storing it: copies with
 // the TTLs Set would give them, or resp's own records when it may not be
 // cached. For a caller whose identical query was answered to another caller.
-func (c *Cache) Clamp(resp *dns.Msg) (answer, ns []dns.RR) {
-	ttl, ok := c.lifetime(resp)
+func (c *Cache) Clamp(resp *dns.Msg, qtype uint16) (answer, ns []dns.RR) {
+	ttl, floor, ok := c.lifetime(resp, qtype)
 	if !ok || c.opts.Size == 0 {
 		return resp.Answer, resp.Ns
 	}
-	return copyRRs(resp.Answer, ttl), copyRRs(resp.Ns, ttl)
+	return copyRRs(resp.Answer, floor, ttl), copyRRs(resp.Ns, floor, ttl)
 }
 
-// copyRRs copies rrs, lowering any TTL above ttl to it so that every record
-// expires with the entry.
-func copyRRs(rrs []dns.RR, ttl time.Duration) []dns.RR {
+// copyRRs copies rrs with each TTL clamped to [floor, ceil]: no record
+// outlives the entry, and none is announced shorter than the MinTTL the cache
+// keeps it for.
+func copyRRs(rrs []dns.RR, floor, ceil time.Duration) []dns.RR {
 	if len(rrs) == 0 {
 		return nil
 	}
-	secs := uint32(ttl / time.Second)
+	lo, hi := uint32(floor/time.Second), uint32(ceil/time.Second)
 	out := make([]dns.RR, len(rrs))
 	for i, rr := range rrs {
 		cp := dns.Copy(rr)
-		if h := cp.Header(); h.Ttl > secs {
-			h.Ttl = secs
-		}
+		cp.Header().Ttl = min(max(cp.Header().Ttl, lo), hi)
 		out[i] = cp
 	}
 	return out
@@ -241,36 +241,47 @@ func (c *Cache) insertLocked(s *shard, k Key) {
 	s.next = (s.next + 1) % len(s.ring)
 }
 
-// lifetime returns how long resp may be cached, and false when it may not.
-func (c *Cache) lifetime(resp *dns.Msg) (time.Duration, bool) {
+// lifetime returns how long resp, the answer to a question of type qtype, may
+// be cached, and false when it may not; floor is the least TTL its records
+// are given (MinTTL, for positive answers). An answer that has records but none of
+// qtype (a CNAME chain ending in NODATA) is negative: it lives by the SOA like
+// any NODATA (RFC 2308 section 2.2), never longer than its CNAMEs.
+func (c *Cache) lifetime(resp *dns.Msg, qtype uint16) (d, floor time.Duration, ok bool) {
 	if resp.Truncated {
-		return 0, false
+		return 0, 0, false
 	}
-	switch {
-	case resp.Rcode == dns.RcodeSuccess && len(resp.Answer) > 0:
-		ttl := resp.Answer[0].Header().Ttl
-		for _, rr := range resp.Answer[1:] {
-			ttl = min(ttl, rr.Header().Ttl)
+	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
+		return 0, 0, false
+	}
+	var minTTL uint32 = math.MaxUint32
+	positive := false
+	for _, rr := range resp.Answer {
+		h := rr.Header()
+		minTTL = min(minTTL, h.Ttl)
+		if h.Rrtype == qtype || qtype == dns.TypeANY ||
+			(qtype == dns.TypeCNAME && h.Rrtype == dns.TypeCNAME) {
+			positive = true
 		}
-		d := time.Duration(ttl) * time.Second
-		d = max(d, c.opts.MinTTL)
+	}
+
+	if positive && resp.Rcode == dns.RcodeSuccess {
+		d := max(time.Duration(minTTL)*time.Second, c.opts.MinTTL)
 		if c.opts.MaxTTL > 0 {
 			d = min(d, c.opts.MaxTTL)
 		}
-		return d, d > 0
-
-	case resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError:
-		for _, rr := range resp.Ns {
-			if soa, ok := rr.(*dns.SOA); ok {
-				d := time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
-				if c.opts.NegativeTTL > 0 {
-					d = min(d, c.opts.NegativeTTL)
-				}
-				return d, d > 0
+		return d, min(c.opts.MinTTL, d), d > 0
+	}
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			ttl := min(soa.Hdr.Ttl, soa.Minttl, minTTL)
+			d := time.Duration(ttl) * time.Second
+			if c.opts.NegativeTTL > 0 {
+				d = min(d, c.opts.NegativeTTL)
 			}
+			return d, 0, d > 0
 		}
 	}
-	return 0, false
+	return 0, 0, false // negative without an SOA to time it: RFC 2308 section 5
 }
 
 // Flush drops every entry.

@@ -55,6 +55,12 @@ func TestLifetimes(t *testing.T) {
 			opts:   Options{Size: 10, NegativeTTL: 30 * time.Second},
 			resp:   func(t *testing.T) *dns.Msg { return msg(0, nil, []dns.RR{rr(t, soa)}) },
 			cached: true, expires: 30 * time.Second},
+		{name: "CNAME then NODATA lives by the SOA, capped",
+			opts: Options{Size: 10, MaxTTL: time.Hour, NegativeTTL: 30 * time.Second},
+			resp: func(t *testing.T) *dns.Msg {
+				return msg(0, []dns.RR{rr(t, "a.example. 3600 IN CNAME b.example.")},
+					[]dns.RR{rr(t, soa)})
+			}, cached: true, expires: 30 * time.Second},
 		{name: "negative without SOA is not cached", opts: Options{Size: 10},
 			resp:   func(t *testing.T) *dns.Msg { return msg(dns.RcodeNameError, nil, nil) },
 			cached: false},
@@ -85,6 +91,20 @@ func TestLifetimes(t *testing.T) {
 				t.Errorf("still served at %v with no stale window", tc.expires)
 			}
 		})
+	}
+}
+
+func TestMinTTLRaisesServedTTL(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	c := New(Options{Size: 10, MinTTL: time.Minute, MaxTTL: time.Hour})
+	k := Key{Name: "a.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET}
+	answer, _ := c.Set(k, msg(0, []dns.RR{rr(t, "a.example. 3 IN A 10.0.0.1")}, nil), t0)
+	if ttl := answer[0].Header().Ttl; ttl != 60 {
+		t.Errorf("served TTL %d, want min_ttl 60", ttl)
+	}
+	a, _ := c.Get(k, t0.Add(10*time.Second))
+	if ttl := a.Answer[0].Header().Ttl; ttl != 50 {
+		t.Errorf("TTL after 10s %d, want 50", ttl)
 	}
 }
 

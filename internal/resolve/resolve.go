@@ -221,13 +221,15 @@ func (r *Resolver) Resolve(ctx context.Context, q dns.Question, do bool) Answer 
 		if r.budget > 0 && time.Since(start) > r.budget {
 			r.log.Info("resolution over its time budget", "qname", q.Name, "at", next,
 				"budget", r.budget)
-			ans.Rcode, ans.Ns, ans.Authoritative = dns.RcodeServerFailure, nil, false
+			ans.Rcode, ans.Answer, ans.Ns = dns.RcodeServerFailure, nil, nil
+			ans.Authoritative = false
 			return ans
 		}
 		if contains(seen, next) || len(seen) >= r.maxChain {
 			r.log.Debug("CNAME chain loops or is too long", "qname", q.Name, "at", next,
 				"length", len(seen))
-			ans.Rcode, ans.Ns, ans.Authoritative = dns.RcodeServerFailure, nil, false
+			ans.Rcode, ans.Answer, ans.Ns = dns.RcodeServerFailure, nil, nil
+			ans.Authoritative = false
 			return ans
 		}
 		seen = append(seen, next)
@@ -360,7 +362,7 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 		// the fast path expires with the cache entry.
 		msg := &dns.Msg{MsgHdr: res.Msg.MsgHdr, Answer: answer, Ns: ns}
 		if res.Merged {
-			answer, ns = r.cache.Clamp(msg)
+			answer, ns = r.cache.Clamp(msg, key.Qtype)
 		} else {
 			answer, ns = r.cache.Set(key, msg, r.now())
 		}
@@ -378,16 +380,30 @@ func withTTL(rrs []dns.RR, ttl uint32) []dns.RR {
 	return rrs
 }
 
-// negativeAuthority keeps only the SOA of an upstream's authority section: it
-// is all that a negative answer needs (RFC 2308), and NS records from a
-// recursive upstream are neither needed nor to be trusted in a cache.
+// negativeAuthority keeps what a negative answer needs from an upstream's
+// authority section: the SOA (RFC 2308) and, for DNSSEC-aware clients, the
+// NSEC and NSEC3 records and signatures that prove the denial (RFC 4035
+// section 3.1.3). NS records from a recursive upstream are neither needed nor
+// to be trusted in a cache.
 func negativeAuthority(ns []dns.RR) []dns.RR {
+	keep := 0
 	for _, rr := range ns {
-		if rr.Header().Rrtype == dns.TypeSOA {
-			return []dns.RR{rr}
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+			keep++
 		}
 	}
-	return nil
+	if keep == 0 {
+		return nil
+	}
+	out := make([]dns.RR, 0, keep)
+	for _, rr := range ns {
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // route returns the zone, or else the forward rule, with the longest suffix of

@@ -194,10 +194,9 @@ pinned 300 IN A 10.0.0.99
 			answer: "fallen.pl.example. A 203.0.113.1", source: SourceForward},
 		{name: "fallthrough keeps local names", q: a("here.pl.example.", dns.TypeA),
 			answer: "here.pl.example. A 10.0.0.2", aa: true, source: SourceZone},
+		// SERVFAIL carries no part of the chain: a client must not take it.
 		{name: "CNAME loop is SERVFAIL", q: a("loop1.corp.example.", dns.TypeA),
-			rcode: dns.RcodeServerFailure, source: SourceZone,
-			answer: "loop1.corp.example. CNAME loop2.corp.example.\n" +
-				"loop2.corp.example. CNAME loop1.corp.example."},
+			rcode: dns.RcodeServerFailure, source: SourceZone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,5 +433,29 @@ func TestBudgetBoundsAChain(t *testing.T) {
 	if ans.Rcode != dns.RcodeServerFailure || other.Queries() != 0 {
 		t.Errorf("rcode %s, %d queries to the second rule; want SERVFAIL before the next step",
 			dns.RcodeToString[ans.Rcode], other.Queries())
+	}
+}
+
+func TestNegativeAuthorityKeepsDenialProof(t *testing.T) {
+	var ns []dns.RR
+	for _, s := range []string{
+		"example. 300 IN SOA ns. host. 1 2 3 4 60",
+		"example. 300 IN NS ns.example.",
+		"a.example. 60 IN NSEC c.example. A RRSIG NSEC",
+		"a.example. 60 IN RRSIG NSEC 8 2 60 20270101000000 20260101000000 1 example. AAAA",
+	} {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, rr)
+	}
+	got := negativeAuthority(ns)
+	var types []string
+	for _, rr := range got {
+		types = append(types, dns.TypeToString[rr.Header().Rrtype])
+	}
+	if strings.Join(types, " ") != "SOA NSEC RRSIG" {
+		t.Errorf("kept %v, want SOA NSEC RRSIG (no NS)", types)
 	}
 }

@@ -121,7 +121,7 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 
 func (z *Zone) add(rr dns.RR) error {
 	h := rr.Header()
-	name := strings.ToLower(h.Name)
+	name := canonical(h.Name)
 	if !dns.IsSubDomain(z.origin, name) {
 		return fmt.Errorf("record %s is outside zone %s", h.Name, z.origin)
 	}
@@ -155,6 +155,23 @@ func (z *Zone) add(rr dns.RR) error {
 	n.add(rr)
 	z.count++
 	return nil
+}
+
+// canonical returns name as queries arrive: lower case, and with escapes such
+// as \097 turned into the characters they stand for (and back into escapes
+// only where the presentation format needs them), so that a record written
+// with escapes is found.
+func canonical(name string) string {
+	var buf [256]byte
+	off, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return strings.ToLower(name)
+	}
+	out, _, err := dns.UnpackDomainName(buf[:off], 0)
+	if err != nil {
+		return strings.ToLower(name)
+	}
+	return strings.ToLower(out)
 }
 
 // nodeFor returns the node at name, creating it and any empty non-terminals

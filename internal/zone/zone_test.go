@@ -109,6 +109,20 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+func TestEscapedOwnerIsFound(t *testing.T) {
+	rrs, err := Parse("\\097bc 300 IN A 10.7.7.7\n", "esc.test", "inline", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := New("esc.test", rrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := z.Lookup("abc.esc.test.", dns.TypeA); len(res.Answer) != 1 {
+		t.Errorf("abc.esc.test: %+v, want the record written as \\097bc", res)
+	}
+}
+
 func TestSynthesizedSOA(t *testing.T) {
 	rrs, err := Parse("a 300 IN A 10.0.0.1\n", "corp.example", "inline", 1)
 	if err != nil {
