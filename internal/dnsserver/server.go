@@ -279,7 +279,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			case ratelimit.Drop:
 				continue
 			case ratelimit.Truncate:
-				reply = truncated(buf, packet[:q.QEnd])
+				reply = questionOnly(buf, packet[:q.QEnd], dns.RcodeSuccess, true)
 			}
 			out, to = append(out, reply), append(to, client)
 		}
@@ -368,19 +368,7 @@ func (s *Server) overload(st *State, packet []byte, client netip.Addr, q *wire.Q
 	}
 	s.observe(st, QueryEvent{Client: client, Qtype: q.Qtype, Rcode: dns.RcodeServerFailure,
 		Source: resolve.SourceNone})
-	return servfail(packet, q)
-}
-
-// servfail builds a SERVFAIL reply with the header and question of packet, as
-// parsed into q.
-func servfail(packet []byte, q *wire.Query) []byte {
-	out := append([]byte(nil), packet[:q.QEnd]...)
-	out[2] = 0x80 | out[2]&0x79 // QR; keep opcode and RD
-	out[3] = 0x80 | dns.RcodeServerFailure
-	for i := 6; i < headerLen; i++ {
-		out[i] = 0
-	}
-	return out
+	return questionOnly(nil, packet[:q.QEnd], dns.RcodeServerFailure, false)
 }
 
 // worker answers slow-path jobs until it has been idle for workerIdle or the
@@ -416,7 +404,7 @@ func (s *Server) runJob(j *udpJob) {
 			if !j.parsed {
 				return
 			}
-			reply = truncated(nil, j.packet[:j.q.QEnd])
+			reply = questionOnly(nil, j.packet[:j.q.QEnd], dns.RcodeSuccess, true)
 		}
 		if _, err := j.conn.WriteToUDPAddrPort(reply, j.client); err != nil {
 			s.log.Debug("UDP write failed", "client", j.client, "error", err)
@@ -424,13 +412,19 @@ func (s *Server) runJob(j *udpJob) {
 	}
 }
 
-// truncated writes into buf the reply that the rate limiter slips through: the
-// header and question of the query, no records, TC set, so that a real client
-// retries over TCP.
-func truncated(buf, query []byte) []byte {
+// questionOnly writes into buf a reply made of the header and question of
+// query (packed up to the end of its question) and nothing else, with QR and
+// RA set, the opcode and RD kept, and the given rcode and TC bit. It serves
+// the replies pedns builds without the full path: the rate limiter's
+// truncated slip (TC, so that a real client retries over TCP) and the
+// SERVFAIL of an overloaded server.
+func questionOnly(buf, query []byte, rcode int, tc bool) []byte {
 	out := append(buf[:0], query...)
-	out[2] = 0x80 | 0x02 | out[2]&0x79 // QR, TC; keep opcode and RD
-	out[3] = 0x80                      // RA, NOERROR
+	out[2] = 0x80 | out[2]&0x79 // QR; keep opcode and RD
+	if tc {
+		out[2] |= 0x02
+	}
+	out[3] = 0x80 | byte(rcode&0x0f) // RA
 	for i := 6; i < headerLen; i++ {
 		out[i] = 0 // no answer, authority or additional records
 	}
