@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -92,15 +91,8 @@ func newDoctorFlagSet(f *doctorFlags, stderr io.Writer) *flag.FlagSet {
 func runDoctor(args []string, stdout, stderr io.Writer) int {
 	var f doctorFlags
 	fs := newDoctorFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pedns doctor: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	resolvSet := false
 	fs.Visit(func(fl *flag.Flag) { resolvSet = resolvSet || fl.Name == "resolv-conf" })

@@ -7,6 +7,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -68,4 +70,28 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'pedns COMMAND -h' for the flags of one command.")
+}
+
+// parseFlags parses a subcommand's flags and refuses positional arguments. ok
+// is false when the command must stop, with code its exit status: 0 when
+// help was asked for, exitUsage otherwise (the flag package or this function
+// has said why on stderr).
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err), false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// flagExit is the exit status for a flag parse error: 0 when help was asked
+// for, 2 otherwise (the flag package has printed the usage).
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
 }

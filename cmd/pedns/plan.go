@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -71,15 +70,8 @@ func formatNames() string {
 func runPlan(args []string, stdout, stderr io.Writer) int {
 	var f planFlags
 	fs := newPlanFlagSet(&f, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pedns plan: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 	if err := f.checkUsage(); err != nil {
 		fmt.Fprintf(stderr, "pedns plan: %v\n", err)

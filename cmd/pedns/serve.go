@@ -41,12 +41,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		"resolver `FILE` whose nameservers the built-in configuration forwards other names to")
 	drain := fs.Duration("drain", 5*time.Second,
 		"on shutdown, how long to wait for queries in flight")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "pedns serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
 	}
 
 	load := func() (*config.Loaded, error) {
@@ -190,15 +186,6 @@ func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slo
 	}
 	log.Info("configuration reloaded", "summary", l.Summary())
 	debug.FreeOSMemory() // the old configuration's data is garbage now
-}
-
-// flagExit is the exit status for a flag parse error: 0 when help was asked
-// for, 2 otherwise (the flag package has printed the usage).
-func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	return exitUsage
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
