@@ -300,71 +300,44 @@ func (l *Loaded) setDefaults() {
 	if c.Allow == nil {
 		c.Allow = DefaultAllow
 	}
-	if c.HostsTTL == 0 {
-		c.HostsTTL = Duration(DefaultHostsTTL)
-	}
-	if c.Cache.Size == nil {
-		size := DefaultCacheSize
-		c.Cache.Size = &size
-	}
-	if c.Cache.MaxTTL == 0 {
-		c.Cache.MaxTTL = Duration(DefaultMaxTTL)
-	}
-	if c.Cache.NegativeTTL == 0 {
-		c.Cache.NegativeTTL = Duration(DefaultNegativeTTL)
-	}
-	if c.Cache.Stale == nil {
-		stale := Duration(DefaultStale)
-		c.Cache.Stale = &stale
-	}
-	if c.Cache.Prefetch == nil {
-		on := true
-		c.Cache.Prefetch = &on
-	}
-	if c.Cache.StaleTTL == 0 {
-		c.Cache.StaleTTL = Duration(DefaultStaleTTL)
-	}
-	if c.Upstream.TryTimeout == 0 {
-		c.Upstream.TryTimeout = Duration(DefaultTryTimeout)
-	}
-	if c.Upstream.Timeout == 0 {
-		c.Upstream.Timeout = Duration(DefaultTimeout)
-	}
-	if c.Upstream.MaxInflight == 0 {
-		c.Upstream.MaxInflight = DefaultMaxInflight
-	}
-	if c.Limits.UDPSize == 0 {
-		c.Limits.UDPSize = DefaultUDPSize
-	}
-	if c.Limits.TCPConnections == 0 {
-		c.Limits.TCPConnections = DefaultTCPConnections
-	}
-	if c.Limits.TCPIdleTimeout == 0 {
-		c.Limits.TCPIdleTimeout = Duration(DefaultTCPIdleTimeout)
-	}
-	if c.Limits.Queries == 0 {
-		c.Limits.Queries = DefaultQueries
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
+	zeroDefault(&c.HostsTTL, Duration(DefaultHostsTTL))
+	nilDefault(&c.Cache.Size, DefaultCacheSize)
+	zeroDefault(&c.Cache.MaxTTL, Duration(DefaultMaxTTL))
+	zeroDefault(&c.Cache.NegativeTTL, Duration(DefaultNegativeTTL))
+	nilDefault(&c.Cache.Stale, Duration(DefaultStale))
+	nilDefault(&c.Cache.Prefetch, true)
+	zeroDefault(&c.Cache.StaleTTL, Duration(DefaultStaleTTL))
+	zeroDefault(&c.Upstream.TryTimeout, Duration(DefaultTryTimeout))
+	zeroDefault(&c.Upstream.Timeout, Duration(DefaultTimeout))
+	zeroDefault(&c.Upstream.MaxInflight, DefaultMaxInflight)
+	zeroDefault(&c.Limits.UDPSize, DefaultUDPSize)
+	zeroDefault(&c.Limits.TCPConnections, DefaultTCPConnections)
+	zeroDefault(&c.Limits.TCPIdleTimeout, Duration(DefaultTCPIdleTimeout))
+	zeroDefault(&c.Limits.Queries, DefaultQueries)
+	zeroDefault(&c.Log.Level, "info")
 	rl := &c.RateLimit
-	if rl.ResponsesPerSecond == nil {
-		rate := DefaultRateLimit
-		rl.ResponsesPerSecond = &rate
-	}
-	if rl.Slip == nil {
-		slip := DefaultSlip
-		rl.Slip = &slip
-	}
-	if rl.IPv4Prefix == 0 {
-		rl.IPv4Prefix = 24
-	}
-	if rl.IPv6Prefix == 0 {
-		rl.IPv6Prefix = 56
-	}
+	nilDefault(&rl.ResponsesPerSecond, DefaultRateLimit)
+	nilDefault(&rl.Slip, DefaultSlip)
+	zeroDefault(&rl.IPv4Prefix, 24)
+	zeroDefault(&rl.IPv6Prefix, 56)
 	if rl.Exempt == nil {
 		rl.Exempt = []string{"127.0.0.0/8", "::1/128"}
+	}
+}
+
+// zeroDefault sets *field to def when the configuration left it at zero.
+func zeroDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
+	}
+}
+
+// nilDefault sets *field to point at def when the configuration left it out:
+// for fields whose zero value is a setting of its own (size 0, stale 0s, ...).
+func nilDefault[T any](field **T, def T) {
+	if *field == nil {
+		*field = &def
 	}
 }
 
