@@ -284,17 +284,6 @@ func (c *Cache) lifetime(resp *dns.Msg, qtype uint16) (d, floor time.Duration, o
 	return 0, 0, false // negative without an SOA to time it: RFC 2308 section 5
 }
 
-// Flush drops every entry.
-func (c *Cache) Flush() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		s.entries = map[Key]*entry{}
-		s.ring, s.next = nil, 0
-		s.mu.Unlock()
-	}
-}
-
 // Stats returns the cache's counters.
 func (c *Cache) Stats() Stats {
 	var n int64

@@ -260,20 +260,6 @@ func (z *Zone) answerAt(n *node, qname string, qtype uint16, synthesize bool) Re
 	return Result{Rcode: dns.RcodeSuccess, Answer: rrs}
 }
 
-// Types returns the record types present at qname, for ANY queries; nil when the
-// name does not exist as such (wildcards are not expanded).
-func (z *Zone) Types(qname string) []uint16 {
-	n, ok := z.nodes[qname]
-	if !ok {
-		return nil
-	}
-	types := make([]uint16, 0, len(n.rrsets))
-	for _, set := range n.rrsets {
-		types = append(types, set.rrtype)
-	}
-	return types
-}
-
 // negativeSOA returns the authority section of a negative answer. The slice is
 // shared: never modify it.
 func (z *Zone) negativeSOA() []dns.RR { return z.neg }
