@@ -22,6 +22,7 @@ import (
 	"github.com/pedns/pedns/internal/forward"
 	"github.com/pedns/pedns/internal/ratelimit"
 	"github.com/pedns/pedns/internal/resolve"
+	"github.com/pedns/pedns/internal/udpbatch"
 	"github.com/pedns/pedns/internal/wire"
 )
 
@@ -241,7 +242,7 @@ const udpBatch = 32
 // and the replies of one batch leave in one call; any other query goes to a
 // goroutine of its own, at most Limits.Queries at once.
 func (s *Server) serveUDP(c *net.UDPConn) {
-	io := newBatchIO(c, udpBatch)
+	io := udpbatch.New(c, udpBatch)
 	bufs := make([][]byte, udpBatch)
 	lens := make([]int, udpBatch)
 	from := make([]netip.AddrPort, udpBatch)
@@ -254,7 +255,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	to := make([]netip.AddrPort, 0, udpBatch)
 	var q wire.Query
 	for {
-		n, err := io.read(bufs, lens, from)
+		n, err := io.Read(bufs, lens, from)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.stopping.Load() {
 				return
@@ -284,7 +285,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			out, to = append(out, reply), append(to, client)
 		}
 		if len(out) > 0 {
-			if err := io.write(out, to); err != nil {
+			if err := io.Write(out, to); err != nil {
 				s.log.Debug("UDP write failed", "error", err)
 			}
 		}

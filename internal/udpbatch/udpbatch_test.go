@@ -1,4 +1,4 @@
-package dnsserver
+package udpbatch
 
 import (
 	"bytes"
@@ -24,9 +24,9 @@ func TestBatchIO(t *testing.T) {
 				}
 				defer server.Close()
 				uc := server.(*net.UDPConn)
-				var io batchIO = newXnetBatch(uc, 4)
+				var io Conn = newXnet(uc, 4)
 				if impl == "native" {
-					io = newBatchIO(uc, 4)
+					io = New(uc, 4)
 				}
 				client, err := net.ListenPacket(network.name, network.addr)
 				if err != nil {
@@ -43,7 +43,7 @@ func TestBatchIO(t *testing.T) {
 				got := 0
 				for deadline := time.Now().Add(2 * time.Second); got < 3 &&
 					time.Now().Before(deadline); {
-					n, err := io.read(bufs[got:], lens[got:], from[got:])
+					n, err := io.Read(bufs[got:], lens[got:], from[got:])
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -58,7 +58,7 @@ func TestBatchIO(t *testing.T) {
 					}
 				}
 
-				if err := io.write([][]byte{[]byte("back")}, from[:1]); err != nil {
+				if err := io.Write([][]byte{[]byte("back")}, from[:1]); err != nil {
 					t.Fatal(err)
 				}
 				client.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -84,18 +84,18 @@ func TestBatchIODoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	io := newBatchIO(server.(*net.UDPConn), 4)
-	if _, ok := io.(*xnetBatch); ok {
+	io := New(server.(*net.UDPConn), 4)
+	if _, ok := io.(*xnetConn); ok {
 		t.Skip("no native batch calls on this system")
 	}
 	bufs, lens, from := [][]byte{make([]byte, 64)}, make([]int, 1), make([]netip.AddrPort, 1)
 	msg := [][]byte{[]byte("x")}
 	allocs := testing.AllocsPerRun(100, func() {
 		client.WriteTo([]byte("q"), server.LocalAddr())
-		if _, err := io.read(bufs, lens, from); err != nil {
+		if _, err := io.Read(bufs, lens, from); err != nil {
 			t.Fatal(err)
 		}
-		if err := io.write(msg, from[:1]); err != nil {
+		if err := io.Write(msg, from[:1]); err != nil {
 			t.Fatal(err)
 		}
 		client.ReadFrom(make([]byte, 8))

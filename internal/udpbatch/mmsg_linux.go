@@ -1,6 +1,6 @@
 //go:build linux
 
-package dnsserver
+package udpbatch
 
 import (
 	"encoding/binary"
@@ -23,8 +23,8 @@ type mmsghdr struct {
 // mmsgConn reads and writes UDP datagrams in batches with recvmmsg(2) and
 // sendmmsg(2) straight through the socket's raw connection. Unlike the batch
 // calls of golang.org/x/net it decodes client addresses into netip.AddrPort
-// values, so a batch allocates nothing. One goroutine at a time may use it:
-// the calls share its buffers.
+// values, so a batch allocates nothing. Reads and writes have buffers of
+// their own: one goroutine may read while another writes.
 type mmsgConn struct {
 	rc syscall.RawConn
 
@@ -33,8 +33,9 @@ type mmsgConn struct {
 	// pass through the fields below them.
 	recvFn, sendFn  func(fd uintptr) bool
 	rn, rgot        int
+	rerrno          unix.Errno
 	wfrom, wn, wgot int
-	errno           unix.Errno
+	werrno          unix.Errno
 
 	rhdrs  []mmsghdr
 	riovs  []unix.Iovec
@@ -70,7 +71,7 @@ func (m *mmsgConn) recv(fd uintptr) bool {
 	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
 		return false
 	}
-	m.rgot, m.errno = int(r), e
+	m.rgot, m.rerrno = int(r), e
 	return true
 }
 
@@ -82,13 +83,13 @@ func (m *mmsgConn) send(fd uintptr) bool {
 	if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
 		return false
 	}
-	m.wgot, m.errno = int(r), e
+	m.wgot, m.werrno = int(r), e
 	return true
 }
 
-// read fills bufs[i][:lens[i]] and from[i] for up to len(bufs) datagrams,
+// Read fills bufs[i][:lens[i]] and from[i] for up to len(bufs) datagrams,
 // waiting for the first, and returns how many arrived.
-func (m *mmsgConn) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, error) {
+func (m *mmsgConn) Read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, error) {
 	n := len(bufs)
 	for i := 0; i < n; i++ {
 		m.riovs[i].Base = &bufs[i][0]
@@ -105,8 +106,8 @@ func (m *mmsgConn) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, 
 	if err := m.rc.Read(m.recvFn); err != nil {
 		return 0, err
 	}
-	if m.errno != 0 {
-		return 0, m.errno
+	if m.rerrno != 0 {
+		return 0, m.rerrno
 	}
 	for i := 0; i < m.rgot; i++ {
 		lens[i] = int(m.rhdrs[i].len)
@@ -115,9 +116,9 @@ func (m *mmsgConn) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, 
 	return m.rgot, nil
 }
 
-// write sends msgs[i] to to[i], as many per call as the kernel takes; it
+// Write sends msgs[i] to to[i], as many per call as the kernel takes; it
 // returns the first error, having skipped the message that caused it.
-func (m *mmsgConn) write(msgs [][]byte, to []netip.AddrPort) error {
+func (m *mmsgConn) Write(msgs [][]byte, to []netip.AddrPort) error {
 	n := len(msgs)
 	for i := 0; i < n; i++ {
 		m.wiovs[i].Base = &msgs[i][0]
@@ -136,9 +137,9 @@ func (m *mmsgConn) write(msgs [][]byte, to []netip.AddrPort) error {
 		if err := m.rc.Write(m.sendFn); err != nil {
 			return err
 		}
-		if m.errno != 0 {
+		if m.werrno != 0 {
 			if first == nil {
-				first = m.errno
+				first = m.werrno
 			}
 			m.wfrom++ // the message at wfrom failed: skip it
 			continue
@@ -178,11 +179,11 @@ func addrPortToSockaddr(ap netip.AddrPort, sa *unix.RawSockaddrAny) uint32 {
 	return unix.SizeofSockaddrInet6
 }
 
-// newBatchIO returns recvmmsg/sendmmsg straight on c's socket, or the
+// New returns recvmmsg/sendmmsg straight on c's socket, or the
 // golang.org/x/net batches if the raw connection cannot be had.
-func newBatchIO(c *net.UDPConn, batch int) batchIO {
+func New(c *net.UDPConn, batch int) Conn {
 	if m, err := newMmsgConn(c, batch); err == nil {
 		return m
 	}
-	return newXnetBatch(c, batch)
+	return newXnet(c, batch)
 }

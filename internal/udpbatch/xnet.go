@@ -1,4 +1,4 @@
-package dnsserver
+package udpbatch
 
 import (
 	"net"
@@ -8,20 +8,10 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// batchIO reads and writes several UDP datagrams per system call.
-type batchIO interface {
-	// read fills bufs[i][:lens[i]] and from[i] for up to len(bufs) datagrams,
-	// waiting for the first, and returns how many arrived.
-	read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, error)
-	// write sends msgs[i] to to[i]; it returns the first error, having gone
-	// on with the other messages.
-	write(msgs [][]byte, to []netip.AddrPort) error
-}
-
-// xnetBatch is batchIO through golang.org/x/net, which uses recvmmsg and
+// xnetConn is a Conn through golang.org/x/net, which uses recvmmsg and
 // sendmmsg where the system has them; it allocates an address per datagram.
 // It serves where mmsgConn (Linux) does not.
-type xnetBatch struct {
+type xnetConn struct {
 	pc interface {
 		ReadBatch(ms []ipv4.Message, flags int) (int, error)
 		WriteBatch(ms []ipv4.Message, flags int) (int, error)
@@ -29,8 +19,8 @@ type xnetBatch struct {
 	in, out []ipv4.Message
 }
 
-func newXnetBatch(c *net.UDPConn, batch int) *xnetBatch {
-	b := &xnetBatch{in: make([]ipv4.Message, batch), out: make([]ipv4.Message, batch)}
+func newXnet(c *net.UDPConn, batch int) *xnetConn {
+	b := &xnetConn{in: make([]ipv4.Message, batch), out: make([]ipv4.Message, batch)}
 	if ua, ok := c.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() != nil {
 		b.pc = ipv4.NewPacketConn(c)
 	} else {
@@ -43,7 +33,7 @@ func newXnetBatch(c *net.UDPConn, batch int) *xnetBatch {
 	return b
 }
 
-func (b *xnetBatch) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, error) {
+func (b *xnetConn) Read(bufs [][]byte, lens []int, from []netip.AddrPort) (int, error) {
 	for i := range bufs {
 		b.in[i].Buffers[0] = bufs[i]
 	}
@@ -60,7 +50,7 @@ func (b *xnetBatch) read(bufs [][]byte, lens []int, from []netip.AddrPort) (int,
 	return n, nil
 }
 
-func (b *xnetBatch) write(msgs [][]byte, to []netip.AddrPort) error {
+func (b *xnetConn) Write(msgs [][]byte, to []netip.AddrPort) error {
 	ms := b.out[:len(msgs)]
 	for i := range msgs {
 		ms[i].Buffers[0], ms[i].Addr = msgs[i], net.UDPAddrFromAddrPort(to[i])
