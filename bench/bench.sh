@@ -56,6 +56,7 @@ reps=1
 scenarios=local,cached,miss
 servers=pedns,unbound,dnsmasq
 pedns_bin=
+pedns_b_bin=
 out=
 large=0
 sizes=1000,100000,1000000
@@ -76,9 +77,12 @@ Options:
   -s LIST   scenarios, comma separated (default local,cached,miss)
   -S LIST   servers, comma separated, from pedns, unbound, dnsmasq and
             pedns-nocache (pedns with cache size 0, so no reply cache
-            either) (default pedns,unbound,dnsmasq;
-            with -L: pedns,pedns-nocache,unbound)
+            either) and pedns-b (the binary of -B) (default
+            pedns,unbound,dnsmasq; with -L: pedns,pedns-nocache,unbound)
   -b BIN    use this pedns binary instead of building ./cmd/pedns
+  -B BIN    a second pedns binary, run as server pedns-b with the same
+            configuration: runs alternate, so an A/B comparison of two
+            builds sees the same machine (e.g. -S pedns,pedns-b -B /tmp/new)
   -o DIR    write raw logs to DIR (default: a new /tmp/pedns-bench.XXXXXX)
   -c N      dnsperf clients (default 10)
   -q N      dnsperf outstanding queries (default 100)
@@ -90,13 +94,14 @@ Options:
 EOF
 }
 
-while getopts "d:r:s:S:b:o:c:q:nLz:t:R:h" opt; do
+while getopts "d:r:s:S:b:B:o:c:q:nLz:t:R:h" opt; do
 	case $opt in
 	d) dur=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	s) scenarios=$OPTARG ;;
 	S) servers=$OPTARG ;;
 	b) pedns_bin=$OPTARG ;;
+	B) pedns_b_bin=$OPTARG ;;
 	o) out=$OPTARG ;;
 	c) clients=$OPTARG ;;
 	q) outstanding=$OPTARG ;;
@@ -213,6 +218,7 @@ done
 for s in "${srv_list[@]}"; do
 	case $s in
 	pedns | pedns-nocache) ;;
+	pedns-b) [[ -x $pedns_b_bin ]] || die "pedns-b needs -B with an executable pedns" ;;
 	unbound | dnsmasq) command -v "$s" >/dev/null || PATH=$PATH:/usr/sbin
 		command -v "$s" >/dev/null || die "$s not found" ;;
 	*) die "unknown server $s" ;;
@@ -419,7 +425,7 @@ fi
 write_config() {
 	local s=$1 sc=$2 d=$3 port=$4 up=$5 zd=$6
 	case $s in
-	pedns | pedns-nocache)
+	pedns | pedns-nocache | pedns-b)
 		{
 			echo "listen: [\"127.0.0.1:$port\"]"
 			echo "allow: [\"127.0.0.0/8\"]"
@@ -435,7 +441,11 @@ write_config() {
 				echo "    upstreams: [\"127.0.0.1:$up\"]"
 			fi
 		} >"$d/pedns.yaml"
-		echo "$pedns_bin serve -c $d/pedns.yaml"
+		if [[ $s == pedns-b ]]; then
+			echo "$pedns_b_bin serve -c $d/pedns.yaml"
+		else
+			echo "$pedns_bin serve -c $d/pedns.yaml"
+		fi
 		;;
 	unbound)
 		{
