@@ -149,7 +149,7 @@ func New(name string, addrs []string, opts Options, log *slog.Logger) *Forwarder
 	f := &Forwarder{name: name, opts: opts, log: log, inflight: map[flightKey]*flight{},
 		closed: make(chan struct{})}
 	for _, a := range addrs {
-		f.upstreams = append(f.upstreams, newUpstream(a, opts.MaxInflight))
+		f.upstreams = append(f.upstreams, newUpstream(a, opts.MaxInflight, opts.UDPSize, log))
 	}
 	return f
 }
@@ -382,7 +382,9 @@ func (f *Forwarder) firstAttempt(u *Upstream, q dns.Question, do bool,
 	r := attemptResult{from: u, began: time.Now()}
 	query, err := newQuery(q, do, f.opts.UDPSize)
 	if err == nil {
-		r.pending, err = u.sendUDP(query, f.opts.UDPSize)
+		if r.pending, err = u.udp.send(u, query); err != nil {
+			err = fmt.Errorf("sending over udp: %w", err)
+		}
 	}
 	if err != nil {
 		r.pending, r.err = nil, err
@@ -469,9 +471,15 @@ func (f *Forwarder) probe(u *Upstream) {
 	}
 }
 
-// Close stops the forwarder's background probes. Queries may still use it.
+// Close stops the forwarder's background probes and closes its upstream
+// sockets once the queries on them are over. Queries may still use it.
 func (f *Forwarder) Close() {
-	f.closeOnce.Do(func() { close(f.closed) })
+	f.closeOnce.Do(func() {
+		close(f.closed)
+		for _, u := range f.upstreams {
+			u.udp.Close()
+		}
+	})
 }
 
 // order returns the upstreams to try: healthy ones first, in configuration
@@ -545,6 +553,12 @@ func newQuery(q dns.Question, do bool, udpSize uint16) (*outQuery, error) {
 	binary.BigEndian.PutUint16(buf[off+9:], 0) // no options
 	oq.wire = buf[:off+11]
 	return oq, nil
+}
+
+// setID changes the query's ID, in its wire form too.
+func (oq *outQuery) setID(id uint16) {
+	oq.id = id
+	binary.BigEndian.PutUint16(oq.wire, id)
 }
 
 // idOf returns the ID of a packed message, or false when it is too short.

@@ -17,7 +17,7 @@ import (
 type Upstream struct {
 	addr string        // host:port
 	sem  chan struct{} // one token per query in flight
-	udp  socketPool    // idle UDP sockets connected to addr
+	udp  *udpMux       // the UDP sockets to addr
 
 	mu    sync.Mutex
 	fails int  // consecutive failures; guarded by mu
@@ -34,10 +34,9 @@ const (
 	probeMax   = 15 * time.Second
 )
 
-func newUpstream(addr string, maxInflight int) *Upstream {
+func newUpstream(addr string, maxInflight int, udpSize uint16, log *slog.Logger) *Upstream {
 	u := &Upstream{addr: hostPort(addr), sem: make(chan struct{}, maxInflight)}
-	u.udp.addr = u.addr
-	u.udp.maxIdle = maxInflight // a socket for every query that may be in flight
+	u.udp = newUDPMux(u.addr, udpSize, log)
 	return u
 }
 
@@ -109,88 +108,27 @@ func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool,
 	if err != nil {
 		return nil, err
 	}
-	p, err := u.sendUDP(query, udpSize)
+	p, err := u.udp.send(u, query)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("sending over udp: %w", err)
 	}
 	return p.finish(ctx)
 }
 
 var errMismatch = errors.New("reply does not match the query")
 
-// pendingUDP is a query sent from a pooled socket, waiting for its reply.
-type pendingUDP struct {
-	u     *Upstream
-	sock  *pooledSocket
-	query *outQuery
-	clean bool // the reply arrived: the socket may serve another query
-}
-
-// sendUDP sends query from a socket of the pool.
-func (u *Upstream) sendUDP(query *outQuery, udpSize uint16) (*pendingUDP, error) {
-	sock, err := u.udp.get()
-	if err != nil {
-		return nil, fmt.Errorf("opening a UDP socket: %w", err)
-	}
-	if len(sock.buf) < max(int(udpSize), 512) {
-		sock.buf = make([]byte, max(int(udpSize), 512))
-	}
-	if _, err := sock.conn.Write(query.wire); err != nil {
-		u.udp.put(sock, false)
-		return nil, fmt.Errorf("sending over udp: %w", err)
-	}
-	return &pendingUDP{u: u, sock: sock, query: query}, nil
-}
-
-// wait reads until the reply that matches the query arrives or deadline
-// passes (ErrTimeout). A reply with another ID or question may be a spoofing
-// attempt, or a late answer to an earlier query: it is dropped and the wait
-// goes on (RFC 5452 section 9.1). The socket is connected, so the kernel drops
-// datagrams from any other address. After ErrTimeout, wait may be called
-// again with a later deadline: the query is still out.
-func (p *pendingUDP) wait(deadline time.Time) (*dns.Msg, error) {
-	p.sock.conn.SetReadDeadline(deadline)
-	return p.read()
-}
-
-// read waits for the reply under the read deadline already set.
-func (p *pendingUDP) read() (*dns.Msg, error) {
-	buf := p.sock.buf
-	for {
-		n, err := p.sock.conn.Read(buf)
-		if err != nil {
-			var nerr net.Error
-			if errors.As(err, &nerr) && nerr.Timeout() {
-				return nil, ErrTimeout
-			}
-			return nil, fmt.Errorf("reading over udp: %w", err)
-		}
-		if id, ok := idOf(buf[:n]); !ok || id != p.query.id {
-			continue // not ours: no need to parse it
-		}
-		resp := new(dns.Msg)
-		if resp.Unpack(buf[:n]) != nil || !matches(p.query, resp) {
-			continue
-		}
-		p.clean = true
-		return resp, nil
-	}
-}
-
-// close returns the socket to the pool, or closes it when a reply may still
-// be on its way.
-func (p *pendingUDP) close() { p.u.udp.put(p.sock, p.clean) }
-
 // finish waits for the reply until ctx ends (its cancellation, when another
-// attempt won, ends the wait at once), releases the socket, and fetches the
-// answer again over TCP when the reply is truncated.
+// attempt won, ends the wait at once; either way the result is ErrTimeout),
+// and fetches the answer again over TCP when the reply is truncated.
 func (p *pendingUDP) finish(ctx context.Context) (*dns.Msg, error) {
-	deadline, _ := ctx.Deadline()
-	p.sock.conn.SetReadDeadline(deadline)
-	// Registered after the deadline is set, so that it cannot be undone.
-	stop := context.AfterFunc(ctx, func() { p.sock.conn.SetReadDeadline(time.Now()) })
-	resp, err := p.read()
-	stop()
+	var resp *dns.Msg
+	var err error
+	select {
+	case r := <-p.reply:
+		resp, err = p.result(r)
+	case <-ctx.Done():
+		err = ErrTimeout
+	}
 	p.close()
 	if err != nil {
 		return nil, err
@@ -231,62 +169,4 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 		return nil, errMismatch
 	}
 	return resp, nil
-}
-
-// socketPool keeps connected UDP sockets to one upstream for reuse: opening a
-// socket per query costs several system calls, more than the query itself.
-// A socket serves one query at a time, goes back to the pool only after a
-// clean exchange (so no late reply is pending on it), and is closed after
-// maxSocketUses queries, so that the source port still changes often (RFC
-// 5452 section 9.2 asks for unpredictable ports; the query ID and the
-// question are checked as well).
-type socketPool struct {
-	addr    string
-	maxIdle int
-	mu      sync.Mutex
-	free    []*pooledSocket // guarded by mu
-}
-
-type pooledSocket struct {
-	conn *net.UDPConn
-	uses int
-	buf  []byte // for replies; a reply is parsed before the socket is reused
-}
-
-const maxSocketUses = 64
-
-func (p *socketPool) get() (*pooledSocket, error) {
-	p.mu.Lock()
-	if n := len(p.free); n > 0 {
-		s := p.free[n-1]
-		p.free = p.free[:n-1]
-		p.mu.Unlock()
-		s.uses++
-		return s, nil
-	}
-	p.mu.Unlock()
-
-	ua, err := net.ResolveUDPAddr("udp", p.addr)
-	if err != nil {
-		return nil, err
-	}
-	c, err := net.DialUDP("udp", nil, ua)
-	if err != nil {
-		return nil, err
-	}
-	return &pooledSocket{conn: c, uses: 1}, nil
-}
-
-func (p *socketPool) put(s *pooledSocket, clean bool) {
-	if clean && s.uses < maxSocketUses {
-		s.conn.SetDeadline(time.Time{})
-		p.mu.Lock()
-		if len(p.free) < p.maxIdle {
-			p.free = append(p.free, s)
-			p.mu.Unlock()
-			return
-		}
-		p.mu.Unlock()
-	}
-	s.conn.Close()
 }

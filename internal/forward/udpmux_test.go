@@ -1,0 +1,201 @@
+package forward
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/dnstest"
+)
+
+// addressOf answers every A question with an address made from the name, so
+// that a caller can tell its own answer from another's.
+func addressOf(name string) net.IP {
+	var n int
+	fmt.Sscanf(name, "q%d.", &n)
+	return net.IPv4(10, 0, byte(n/256), byte(n%256))
+}
+
+// Replies that come back in another order than the queries went out, on the
+// socket the queries share, each reach the query they answer.
+func TestSharedSocketRepliesReachTheirQueries(t *testing.T) {
+	const n = 40
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		// Gather every query, then answer them last first.
+		type query struct {
+			msg  *dns.Msg
+			from net.Addr
+		}
+		var got []query
+		buf := make([]byte, 1500)
+		for len(got) < n {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := new(dns.Msg)
+			if req.Unpack(buf[:k]) == nil {
+				got = append(got, query{req, from})
+			}
+		}
+		for i := len(got) - 1; i >= 0; i-- {
+			m := new(dns.Msg)
+			m.SetReply(got[i].msg)
+			name := m.Question[0].Name
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA,
+				Class: dns.ClassINET, Ttl: 60}, A: addressOf(name)}}
+			out, _ := m.Pack()
+			pc.WriteTo(out, got[i].from)
+		}
+	}()
+
+	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	defer f.Close()
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("q%d.example.", i)
+			res, err := f.Exchange(context.Background(), question(name), false)
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			if got := res.Msg.Answer[0].(*dns.A).A; !got.Equal(addressOf(name)) {
+				t.Errorf("%s: answer %s, want %s", name, got, addressOf(name))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// The source port changes every maxSocketUses queries, and a socket taken out
+// of service is closed: one stays open, and none once the forwarder is closed.
+func TestSocketReplacedAndClosed(t *testing.T) {
+	ports := map[int]bool{}
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		return m
+	})
+	f := New("test", []string{up.Addr}, Options{}, quiet)
+	u := f.Upstreams()[0]
+
+	// The port of each query is read from the mux's current socket after it:
+	// dnstest does not report client addresses.
+	const queries = 3*maxSocketUses + 1
+	for i := 0; i < queries; i++ {
+		if _, err := f.Exchange(context.Background(), question(fmt.Sprintf("q%d.example.", i)),
+			false); err != nil {
+			t.Fatal(err)
+		}
+		u.udp.mu.Lock()
+		ports[u.udp.cur.conn.LocalAddr().(*net.UDPAddr).Port] = true
+		u.udp.mu.Unlock()
+	}
+	if len(ports) != 4 {
+		t.Errorf("%d queries used %d source ports, want 4 (a new one every %d)",
+			queries, len(ports), maxSocketUses)
+	}
+	u.udp.mu.Lock()
+	open := u.udp.sockets
+	u.udp.mu.Unlock()
+	if open != 1 {
+		t.Errorf("%d sockets open after the queries, want 1", open)
+	}
+
+	f.Close()
+	u.udp.mu.Lock()
+	open = u.udp.sockets
+	u.udp.mu.Unlock()
+	if open != 0 {
+		t.Errorf("%d sockets open after Close, want 0", open)
+	}
+}
+
+// Two queries in flight on one socket never share an ID: the second one sent
+// with a taken ID gets another, and each still gets its own answer.
+func TestSharedSocketIDsDistinct(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		name := req.Question[0].Name
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA,
+			Class: dns.ClassINET, Ttl: 60}, A: addressOf(name)}}
+		return m
+	})
+	u := newUpstream(up.Addr, 10, DefaultUDPSize, quiet)
+	defer u.udp.Close()
+
+	var pending []*pendingUDP
+	for i := 1; i <= 2; i++ {
+		q, err := newQuery(question(fmt.Sprintf("q%d.example.", i)), false, DefaultUDPSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.setID(4242)
+		p, err := u.udp.send(u, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, p)
+	}
+	if pending[0].query.id != 4242 || pending[1].query.id == 4242 {
+		t.Fatalf("IDs %d and %d, want 4242 and another", pending[0].query.id,
+			pending[1].query.id)
+	}
+	for i, p := range pending {
+		resp, err := p.wait(time.Now().Add(2 * time.Second))
+		p.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("q%d.example.", i+1)
+		if got := resp.Answer[0].(*dns.A).A; !got.Equal(addressOf(name)) {
+			t.Errorf("%s: answer %s, want %s", name, got, addressOf(name))
+		}
+	}
+}
+
+// An upstream port where nothing listens fails the query at once (the ICMP
+// port unreachable reaches the shared socket), not after the try timeout.
+func TestClosedPortFailsAtOnce(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+
+	opts := Options{TryTimeout: 3 * time.Second, Timeout: 4 * time.Second}
+	f := New("test", []string{addr}, opts, quiet)
+	defer f.Close()
+	start := time.Now()
+	_, err = f.Exchange(context.Background(), question("a.example."), false)
+	if err == nil {
+		t.Fatal("an answer from a closed port")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("failure took %v, want it at once (port unreachable)", d)
+	}
+
+	// The next query gets a new socket, and fails just as fast.
+	start = time.Now()
+	if _, err := f.Exchange(context.Background(), question("b.example."), false); err == nil {
+		t.Fatal("an answer from a closed port")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("second failure took %v, want it at once", d)
+	}
+}
