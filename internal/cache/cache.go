@@ -168,10 +168,12 @@ func aged(rrs []dns.RR, elapsed uint32, stale bool) []dns.RR {
 }
 
 // Set stores the answer of resp under k as of now, if the response may be
-// cached. It returns the records to serve for resp: the stored copies, their
+// cached. It returns the records to serve for resp: the stored ones, their
 // TTLs clamped to the entry's lifetime (negative answers to the SOA minimum and
-// NegativeTTL, positive ones to MaxTTL), which the caller must not modify; or
-// resp's own records when it is not cached. The caller keeps resp.
+// NegativeTTL, positive ones to MaxTTL); or resp's own records when it is not
+// cached. The stored records are resp's own where no TTL needed clamping:
+// neither the caller nor anyone else may modify resp's records afterwards, or
+// the records Set returns.
 func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) (answer, ns []dns.RR) {
 	ttl, floor, ok := c.lifetime(resp, k.Qtype)
 	if !ok || c.opts.Size == 0 {
@@ -187,10 +189,11 @@ func (c *Cache) Set(k Key, resp *dns.Msg, now time.Time) (answer, ns []dns.RR) {
 	}
 	s := c.shardFor(k)
 	s.mu.Lock()
-	if _, exists := s.entries[k]; !exists {
+	n := len(s.entries)
+	s.entries[k] = e
+	if len(s.entries) > n { // a new key (one map operation, not a lookup first)
 		c.insertLocked(s, k)
 	}
-	s.entries[k] = e
 	s.mu.Unlock()
 	return e.answer, e.ns
 }
@@ -206,9 +209,12 @@ func (c *Cache) Clamp(resp *dns.Msg, qtype uint16) (answer, ns []dns.RR) {
 	return copyRRs(resp.Answer, floor, ttl), copyRRs(resp.Ns, floor, ttl)
 }
 
-// copyRRs copies rrs with each TTL clamped to [floor, ceil]: no record
+// copyRRs returns rrs with each TTL clamped to [floor, ceil]: no record
 // outlives the entry, and none is announced shorter than the MinTTL the cache
-// keeps it for.
+// keeps it for. The slice is new; a record whose TTL is already in range is
+// shared, not copied: records handed to the cache are never modified (the
+// upstream answer they come from is shared between merged callers too), and
+// readers get copies from Get.
 func copyRRs(rrs []dns.RR, floor, ceil time.Duration) []dns.RR {
 	if len(rrs) == 0 {
 		return nil
@@ -216,26 +222,32 @@ func copyRRs(rrs []dns.RR, floor, ceil time.Duration) []dns.RR {
 	lo, hi := uint32(floor/time.Second), uint32(ceil/time.Second)
 	out := make([]dns.RR, len(rrs))
 	for i, rr := range rrs {
-		cp := dns.Copy(rr)
-		cp.Header().Ttl = min(max(cp.Header().Ttl, lo), hi)
-		out[i] = cp
+		ttl := rr.Header().Ttl
+		if clamped := min(max(ttl, lo), hi); clamped != ttl {
+			rr = dns.Copy(rr)
+			rr.Header().Ttl = clamped
+		}
+		out[i] = rr
 	}
 	return out
 }
 
 // insertLocked records a new key in the shard's ring, evicting the oldest
 // inserted entry when the shard is full: first in, first out, in constant time
-// and with no bookkeeping on the hit path. A key evicted and stored again has
-// two ring slots; the older one may evict it early, which costs one refetch.
+// and with no bookkeeping on the hit path. A key stored again keeps its slot,
+// so an entry refreshed often still goes in insertion order: one refetch.
 func (c *Cache) insertLocked(s *shard, k Key) {
 	if len(s.ring) < s.max {
 		s.ring = append(s.ring, k)
 		return
 	}
 	old := s.ring[s.next]
-	if _, ok := s.entries[old]; ok {
+	if old != k { // never k, as a key leaves the map only with its slot: but keep k
+		n := len(s.entries)
 		delete(s.entries, old)
-		c.evictions.Add(1)
+		if len(s.entries) < n {
+			c.evictions.Add(1)
+		}
 	}
 	s.ring[s.next] = k
 	s.next = (s.next + 1) % len(s.ring)

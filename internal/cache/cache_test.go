@@ -158,6 +158,28 @@ func TestSizeBound(t *testing.T) {
 	}
 }
 
+// Set clamps the TTLs it serves without touching the response's records,
+// which merged callers share.
+func TestSetLeavesResponseRecords(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	c := New(Options{Size: 64, MaxTTL: time.Hour})
+	long := rr(t, "a.example. 86400 IN A 10.0.0.1")
+	short := rr(t, "b.example. 60 IN A 10.0.0.2")
+	for _, r := range []dns.RR{long, short} {
+		name := r.Header().Name
+		answer, _ := c.Set(Key{Name: name, Qtype: dns.TypeA, Qclass: dns.ClassINET},
+			msg(0, []dns.RR{r}, nil), t0)
+		want := min(r.Header().Ttl, 3600)
+		if got := answer[0].Header().Ttl; got != want {
+			t.Errorf("%s: served TTL %d, want %d", name, got, want)
+		}
+	}
+	if long.Header().Ttl != 86400 || short.Header().Ttl != 60 {
+		t.Errorf("response TTLs changed to %d and %d", long.Header().Ttl,
+			short.Header().Ttl)
+	}
+}
+
 func TestKeyIncludesDO(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	c := New(Options{Size: 10, MaxTTL: time.Hour})
