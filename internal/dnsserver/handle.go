@@ -233,7 +233,11 @@ func headerOnly(packet []byte, rcode int) []byte {
 func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
 	client netip.Addr) (*dns.Msg, *resolve.Answer) {
 
-	start := time.Now()
+	var start time.Time
+	observed := st.logQueries || s.observer != nil
+	if observed {
+		start = time.Now()
+	}
 	// What SetReply does, sharing the question (both only read it) rather
 	// than copying it.
 	resp := &dns.Msg{Question: req.Question}
@@ -259,7 +263,7 @@ func (s *Server) answer(ctx context.Context, st *State, req *dns.Msg,
 		ans = st.resolveInto(ctx, req, resp, opt != nil && opt.Do())
 	}
 
-	if len(req.Question) == 1 {
+	if observed && len(req.Question) == 1 {
 		ev := QueryEvent{Client: client, Qname: req.Question[0].Name,
 			Qtype: req.Question[0].Qtype, Rcode: resp.Rcode, Source: resolve.SourceNone,
 			Duration: time.Since(start)}

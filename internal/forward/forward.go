@@ -227,11 +227,12 @@ func (f *Forwarder) resolve(ctx context.Context, q dns.Question,
 	if allDown {
 		budget = min(budget, f.opts.TryTimeout)
 	}
-	deadline := time.Now().Add(budget)
+	start := time.Now()
+	deadline := start.Add(budget)
 
 	// The first attempt runs in this goroutine, with nothing set up for the
 	// others: the common case is an answer within TryTimeout.
-	first := f.firstAttempt(order[0], q, do, deadline)
+	first := f.firstAttempt(order[0], q, do, start, deadline)
 	switch {
 	case first.pending == nil && first.from != nil && first.err == nil && usable(first.resp):
 		return first.resp, first.from.addr, nil
@@ -368,18 +369,18 @@ func usable(m *dns.Msg) bool {
 	return m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeRefused
 }
 
-// firstAttempt asks u in the calling goroutine for up to TryTimeout (or
-// deadline, when sooner). The result has from nil when u was at its in-flight
+// firstAttempt asks u in the calling goroutine, from began for up to
+// TryTimeout (or until deadline, when sooner). The result has from nil when u was at its in-flight
 // limit; pending set when u has not answered yet but deadline is still ahead:
 // the query is still out, u's in-flight slot still held, for the caller to
 // go on waiting. Otherwise it holds u's answer or error, judged.
 func (f *Forwarder) firstAttempt(u *Upstream, q dns.Question, do bool,
-	deadline time.Time) attemptResult {
+	began, deadline time.Time) attemptResult {
 
 	if !u.acquire() {
 		return attemptResult{}
 	}
-	r := attemptResult{from: u, began: time.Now()}
+	r := attemptResult{from: u, began: began}
 	query, err := newQuery(q, do, f.opts.UDPSize)
 	if err == nil {
 		if r.pending, err = u.udp.send(u, query); err != nil {

@@ -29,9 +29,9 @@ import (
 // A socket taken over is closed when its last query is over. Queries in
 // flight on one socket at once have distinct IDs.
 type udpMux struct {
-	addr    string
-	bufSize int // read buffer per datagram: the EDNS0 size offered, at least 512
-	log     *slog.Logger
+	addr     string
+	log      *slog.Logger
+	readBufs sync.Pool // of *readBufs: datagrams of the EDNS0 size offered, or 512
 
 	mu      sync.Mutex
 	cur     *muxSocket // the socket new queries use; guarded by mu
@@ -71,8 +71,26 @@ type pendingUDP struct {
 	reply chan muxReply // buffered: the reader never waits on it
 }
 
+// readBufs are the buffers of one socket's reader, kept for the next socket's
+// when the socket closes: a socket lives for only maxSocketUses queries.
+type readBufs struct {
+	bufs [][]byte
+	lens []int
+	from []netip.AddrPort
+}
+
 func newUDPMux(addr string, udpSize uint16, log *slog.Logger) *udpMux {
-	return &udpMux{addr: addr, bufSize: max(int(udpSize), 512), log: log}
+	size := max(int(udpSize), 512)
+	m := &udpMux{addr: addr, log: log}
+	m.readBufs.New = func() any {
+		rb := &readBufs{bufs: make([][]byte, muxBatch), lens: make([]int, muxBatch),
+			from: make([]netip.AddrPort, muxBatch)}
+		for i := range rb.bufs {
+			rb.bufs[i] = make([]byte, size)
+		}
+		return rb
+	}
+	return m
 }
 
 // send sends query and registers it for its reply. The query's ID changes if
@@ -179,12 +197,9 @@ func (p *pendingUDP) close() {
 // waiting (RFC 5452 section 9.1).
 func (s *muxSocket) read(bc udpbatch.Conn) {
 	m := s.mux
-	bufs := make([][]byte, muxBatch)
-	lens := make([]int, muxBatch)
-	from := make([]netip.AddrPort, muxBatch)
-	for i := range bufs {
-		bufs[i] = make([]byte, m.bufSize)
-	}
+	rb := m.readBufs.Get().(*readBufs)
+	defer m.readBufs.Put(rb)
+	bufs, lens, from := rb.bufs, rb.lens, rb.from
 
 	for {
 		n, err := bc.Read(bufs, lens, from)

@@ -334,10 +334,11 @@ func (r *Resolver) forward(ctx context.Context, name string, q dns.Question, do 
 func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwarder,
 	rule string) step {
 
-	start := time.Now()
+	start := r.now()
 	q := dns.Question{Name: key.Name, Qtype: key.Qtype, Qclass: key.Qclass}
 	res, err := fwd.Exchange(ctx, q, key.DO)
-	elapsed := time.Since(start)
+	end := r.now()
+	elapsed := end.Sub(start)
 	if err != nil {
 		level := slog.LevelInfo
 		if errors.Is(err, forward.ErrOverloaded) {
@@ -364,7 +365,7 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 		if res.Merged {
 			answer, ns = r.cache.Clamp(msg, key.Qtype)
 		} else {
-			answer, ns = r.cache.Set(key, msg, r.now())
+			answer, ns = r.cache.Set(key, msg, end)
 		}
 	}
 	return step{rcode: rcode, answer: answer, ns: ns, rule: fwd, source: SourceForward,
