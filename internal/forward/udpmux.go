@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/pedns/pedns/internal/udpbatch"
+	"github.com/pedns/pedns/internal/wire"
 )
 
 // udpMux sends the UDP queries to one upstream over a socket they share, and
@@ -74,9 +75,10 @@ type pendingUDP struct {
 // readBufs are the buffers of one socket's reader, kept for the next socket's
 // when the socket closes: a socket lives for only maxSocketUses queries.
 type readBufs struct {
-	bufs [][]byte
-	lens []int
-	from []netip.AddrPort
+	bufs   [][]byte
+	lens   []int
+	from   []netip.AddrPort
+	parser wire.Unpacker
 }
 
 func newUDPMux(addr string, udpSize uint16, log *slog.Logger) *udpMux {
@@ -215,13 +217,14 @@ func (s *muxSocket) read(bc udpbatch.Conn) {
 			continue
 		}
 		for i := 0; i < n; i++ {
-			s.deliver(bufs[i][:lens[i]])
+			s.deliver(bufs[i][:lens[i]], &rb.parser)
 		}
 	}
 }
 
-// deliver hands one datagram to the query it answers, if any.
-func (s *muxSocket) deliver(msg []byte) {
+// deliver hands one datagram to the query it answers, if any. The common
+// replies are parsed by parser; the others by miekg/dns.
+func (s *muxSocket) deliver(msg []byte, parser *wire.Unpacker) {
 	m := s.mux
 	id, ok := idOf(msg)
 	if !ok {
@@ -235,8 +238,14 @@ func (s *muxSocket) deliver(msg []byte) {
 		return // not ours, or given up: no need to parse it
 	}
 
-	resp := new(dns.Msg)
-	if resp.Unpack(msg) != nil || !matches(p.query, resp) {
+	resp, ok := parser.Unpack(msg)
+	if !ok {
+		resp = new(dns.Msg)
+		if resp.Unpack(msg) != nil {
+			resp = nil
+		}
+	}
+	if resp == nil || !matches(p.query, resp) {
 		m.log.Debug("upstream reply dropped: it does not match its query",
 			"upstream", m.addr, "id", id)
 		return
