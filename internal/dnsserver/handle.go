@@ -198,8 +198,8 @@ func queryFromWire(req *dns.Msg, packet []byte, q *wire.Query) {
 	req.RecursionDesired = q.Flags&(1<<8) != 0
 	req.CheckingDisabled = q.Flags&(1<<4) != 0
 	req.AuthenticatedData = q.Flags&(1<<5) != 0
-	name, _, _ := dns.UnpackDomainName(packet, headerLen)
-	req.Question = []dns.Question{{Name: name, Qtype: q.Qtype, Qclass: dns.ClassINET}}
+	req.Question = []dns.Question{{Name: q.Name(packet), Qtype: q.Qtype,
+		Qclass: dns.ClassINET}}
 	if q.EDNS {
 		req.SetEdns0(q.UDPSize, q.DO)
 	}

@@ -8,7 +8,11 @@
 // (github.com/miekg/dns), which handles every other case and its errors.
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
 
 // HeaderLen is the size of the DNS header (RFC 1035 section 4.1.1).
 const HeaderLen = 12
@@ -42,6 +46,30 @@ func (q *Query) Key(size uint16) []byte {
 
 // NameLen returns the length of the question name in wire form.
 func (q *Query) NameLen() int { return q.nameLen }
+
+// Name returns the question name of packet, which q was parsed from, in
+// presentation form and in the client's case, as dns.UnpackDomainName gives
+// it, in one allocation.
+func (q *Query) Name(packet []byte) string {
+	var buf [MaxName]byte
+	n := 0
+	for off := HeaderLen; packet[off] != 0; {
+		l := int(packet[off])
+		label := packet[off+1 : off+1+l]
+		if !plainLabel(label) {
+			name, _, _ := dns.UnpackDomainName(packet, HeaderLen)
+			return name
+		}
+		n += copy(buf[n:], label)
+		buf[n] = '.'
+		n++
+		off += 1 + l
+	}
+	if n == 0 {
+		return "."
+	}
+	return string(buf[:n])
+}
 
 // Header flag bits of the second header word.
 const (

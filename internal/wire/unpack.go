@@ -30,7 +30,6 @@ type decoded struct {
 }
 
 const (
-	headerLen  = 12  // the fixed header (RFC 1035 section 4.1.1)
 	maxNames   = 64  // name starts remembered per message; later ones are not
 	maxNameLen = 255 // octets of a name in wire form (RFC 1035 section 2.3.4)
 )
@@ -39,7 +38,7 @@ const (
 // parses.
 func (u *Unpacker) Unpack(msg []byte) (m *dns.Msg, ok bool) {
 	u.n = 0
-	if len(msg) < headerLen {
+	if len(msg) < HeaderLen {
 		return nil, false
 	}
 	m = new(dns.Msg)
@@ -58,7 +57,7 @@ func (u *Unpacker) Unpack(msg []byte) (m *dns.Msg, ok bool) {
 	qd := int(binary.BigEndian.Uint16(msg[4:]))
 	counts := [3]int{int(binary.BigEndian.Uint16(msg[6:])),
 		int(binary.BigEndian.Uint16(msg[8:])), int(binary.BigEndian.Uint16(msg[10:]))}
-	off := headerLen
+	off := HeaderLen
 	if off == len(msg) || qd > 1 {
 		return nil, false // miekg/dns reads a bare header its own way
 	}
@@ -232,11 +231,8 @@ func (u *Unpacker) name(msg []byte, off int) (string, int, bool) {
 		if c&0xC0 != 0 || off+1+c > len(msg) || n+c+1 > maxNameLen-1 {
 			return "", 0, false
 		}
-		for _, b := range msg[off+1 : off+1+c] {
-			if b <= ' ' || b > '~' || b == '.' || b == '\'' || b == '@' || b == ';' ||
-				b == '(' || b == ')' || b == '"' || b == '\\' {
-				return "", 0, false // escaped in presentation form: miekg/dns's job
-			}
+		if !plainLabel(msg[off+1 : off+1+c]) {
+			return "", 0, false // escaped in presentation form: miekg/dns's job
 		}
 		starts[labels] = off
 		labels++
@@ -263,4 +259,17 @@ func (u *Unpacker) name(msg []byte, off int) (string, int, bool) {
 		at += int(msg[starts[i]]) + 1
 	}
 	return name, end, true
+}
+
+// plainLabel reports whether label is written as it is in presentation form:
+// no byte that miekg/dns escapes (a dot, a space, one of '@;()"\, or a byte
+// outside printable ASCII).
+func plainLabel(label []byte) bool {
+	for _, b := range label {
+		if b <= ' ' || b > '~' || b == '.' || b == '\'' || b == '@' || b == ';' ||
+			b == '(' || b == ')' || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -140,5 +141,28 @@ func BenchmarkReplyCacheHit(b *testing.B) {
 		ParseQuery(pkt, &q)
 		r := c.Get(q.Key(512), 1)
 		buf = r.WriteTo(buf, pkt, &q, 1)
+	}
+}
+
+// Query.Name gives what dns.UnpackDomainName gives, escapes included.
+func TestQueryName(t *testing.T) {
+	names := []string{"WwW.Example.", ".", `a\.b.example.`, `sp\032ace.example.`,
+		`\255\000x.example.`, `q\"uote\@at\;semi.example.`}
+	for i := 0; i < 256; i++ {
+		names = append(names, fmt.Sprintf(`b\%03d.example.`, i))
+	}
+	for _, name := range names {
+		packet := packed(t, name, dns.TypeA, false, false)
+		var q Query
+		if !ParseQuery(packet, &q) {
+			t.Fatalf("%s: not parsed", name)
+		}
+		want, _, err := dns.UnpackDomainName(packet, HeaderLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Name(packet); got != want {
+			t.Errorf("Name %q, want %q", got, want)
+		}
 	}
 }
