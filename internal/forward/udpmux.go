@@ -125,6 +125,10 @@ func (m *udpMux) send(u *Upstream, query *outQuery) (*pendingUDP, error) {
 	m.mu.Unlock()
 
 	if _, err := s.conn.Write(query.wire); err != nil {
+		// An ICMP error (port unreachable) goes to whichever call on the
+		// socket comes first: when it is this write, the queries already
+		// out are as doomed as this one, and the reader will not hear of it.
+		s.failAll(err)
 		p.close()
 		return nil, err
 	}

@@ -2,8 +2,10 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +199,41 @@ func TestClosedPortFailsAtOnce(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("second failure took %v, want it at once", d)
+	}
+}
+
+// When the port unreachable of one query is reported to the next query's send
+// rather than to the reader, the first query fails at once all the same.
+func TestClosedPortReportedToSend(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+
+	// One P: the reader cannot run between the two sends, so the second send
+	// is the first call on the socket after the ICMP error.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	u := newUpstream(addr, 10, DefaultUDPSize, quiet)
+	defer u.udp.Close()
+	q1, _ := newQuery(question("a.example."), false, DefaultUDPSize)
+	q2, _ := newQuery(question("b.example."), false, DefaultUDPSize)
+	p1, err := u.udp.send(u, q1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.udp.send(u, q2); err == nil {
+		t.Skip("the second send did not see the port unreachable: nothing to test")
+	}
+
+	start := time.Now()
+	_, err = p1.wait(time.Now().Add(3 * time.Second))
+	p1.close()
+	if err == nil || errors.Is(err, ErrTimeout) {
+		t.Fatalf("first query: %v, want the port unreachable error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("first query failed after %v, want at once", d)
 	}
 }

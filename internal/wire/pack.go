@@ -27,8 +27,9 @@ type compressed struct {
 	off  int
 }
 
-// maxCompress is how many name suffixes a message's compression remembers;
-// later names are written in full, as correct if longer.
+// maxCompress is how many name suffixes a message's compression remembers. A
+// message with more is declined: miekg/dns would compress names this could
+// not, and the bytes would differ.
 const maxCompress = 64
 
 // Pack appends m in wire form to dst[:0] and returns it, with ok false when m
@@ -174,7 +175,10 @@ func (p *Packer) name(out []byte, name string) ([]byte, bool) {
 		if off, found := p.find(suffix); found {
 			return binary.BigEndian.AppendUint16(out, 0xC000|uint16(off)), true
 		}
-		if len(out) < 0x4000 && p.n < maxCompress {
+		if len(out) < 0x4000 {
+			if p.n == maxCompress {
+				return out, false
+			}
 			p.names[p.n] = compressed{name: suffix, off: len(out)}
 			p.n++
 		}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -185,4 +186,25 @@ func BenchmarkPack(b *testing.B) {
 			m.Pack()
 		}
 	})
+}
+
+// A message with more name suffixes than the Packer remembers is declined, not
+// packed with less compression than miekg/dns would give it.
+func TestPackManyNames(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("many.example.", dns.TypeA)
+	for i := 0; i < 70; i++ {
+		name := fmt.Sprintf("host%d.many.example.", i)
+		m.Answer = append(m.Answer, mustRR(t, name+" 60 IN A 10.0.0.1"),
+			mustRR(t, name+" 60 IN A 10.0.0.2"))
+	}
+	m.Compress = true
+	want, err := m.Copy().Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packer
+	if got, ok := p.Pack(nil, m); ok && !bytes.Equal(got, want) {
+		t.Errorf("packed %d bytes, miekg/dns packs %d", len(got), len(want))
+	}
 }
