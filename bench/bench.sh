@@ -79,7 +79,8 @@ Options:
             pedns-nocache (pedns with cache size 0, so no reply cache
             either) and pedns-b (the binary of -B) (default
             pedns,unbound,dnsmasq; with -L: pedns,pedns-nocache,unbound)
-  -b BIN    use this pedns binary instead of building ./cmd/pedns
+  -b BIN    use this pedns binary instead of building ./cmd/pedns (static,
+            CGO_ENABLED=0 -trimpath -ldflags="-s -w", as deploy/Containerfile)
   -B BIN    a second pedns binary, run as server pedns-b with the same
             configuration: runs alternate, so an A/B comparison of two
             builds sees the same machine (e.g. -S pedns,pedns-b -B /tmp/new)
@@ -357,7 +358,9 @@ bin=$out/bin
 mkdir -p "$bin"
 if [[ -z $pedns_bin ]]; then
 	log "building pedns from $repo"
-	(cd "$repo" && go build -o "$bin/pedns" ./cmd/pedns)
+	# As deploy/Containerfile and the systemd notes build it: static, no libc.
+	(cd "$repo" && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$bin/pedns" \
+		./cmd/pedns)
 	pedns_bin=$bin/pedns
 fi
 [[ -x $pedns_bin ]] || die "$pedns_bin is not executable"
