@@ -211,3 +211,92 @@ func TestReloadAppliesLogLevel(t *testing.T) {
 	c.Write([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'a'})
 	p.WaitLog(t, "level=DEBUG msg=\"malformed query\"", 5*time.Second)
 }
+
+// Many clients asking different names at once through one upstream (whose
+// queries share sockets in pedns) each get the answer to their own name, and
+// the sockets pedns opened for them are closed afterwards.
+func TestForwardsManyNamesAtOnce(t *testing.T) {
+	addressOf := func(name string) net.IP {
+		var n int
+		fmt.Sscanf(name, "n%d.", &n)
+		return net.IPv4(10, 9, byte(n/256), byte(n%256))
+	}
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		name := req.Question[0].Name
+		target := "pl." + name
+		m.Answer = []dns.RR{
+			&dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME,
+				Class: dns.ClassINET, Ttl: 300}, Target: target},
+			&dns.A{Hdr: dns.RR_Header{Name: target, Rrtype: dns.TypeA,
+				Class: dns.ClassINET, Ttl: 300}, A: addressOf(name)},
+		}
+		return m
+	})
+	p := serve(t, fmt.Sprintf("listen: [\"127.0.0.1:0\"]\n"+
+		"forward:\n  - zones: [example]\n    upstreams: [%q]\n", up.Addr))
+	fds := func() int {
+		entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Cmd.Process.Pid))
+		if err != nil {
+			t.Skipf("cannot count open files: %v", err)
+		}
+		return len(entries)
+	}
+	before := fds()
+
+	const clients, each = 8, 100
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		failures []string
+	)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &dns.Client{Timeout: 3 * time.Second}
+			for i := 0; i < each; i++ {
+				name := fmt.Sprintf("n%d.example.", c*each+i)
+				m := new(dns.Msg)
+				m.SetQuestion(name, dns.TypeA)
+				resp, _, err := client.Exchange(m, p.Addr)
+				problem := ""
+				switch {
+				case err != nil:
+					problem = err.Error()
+				case len(resp.Answer) != 2:
+					problem = resp.String()
+				case !resp.Answer[1].(*dns.A).A.Equal(addressOf(name)):
+					problem = name + " answered " + resp.Answer[1].String()
+				}
+				if problem != "" {
+					mu.Lock()
+					failures = append(failures, problem)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d queries failed; first: %s", len(failures), clients*each,
+			failures[0])
+	}
+	if n := up.Queries(); n != clients*each {
+		t.Errorf("upstream saw %d queries, want %d", n, clients*each)
+	}
+
+	// dig agrees, from the cache now.
+	r := testutil.Dig(t, p.Addr, "n123.example.", "A")
+	if !strings.Contains(strings.Join(r.Answer, "\n"), addressOf("n123.").String()) {
+		t.Errorf("dig n123.example: %v", r.Answer)
+	}
+
+	// 800 queries went out over a new socket every 64: all but the current
+	// one are closed.
+	if after := fds(); after > before+2 {
+		t.Errorf("%d open files after the queries, %d before: upstream sockets leak",
+			after, before)
+	}
+}
