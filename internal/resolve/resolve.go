@@ -350,14 +350,14 @@ func (r *Resolver) fetch(ctx context.Context, key cache.Key, fwd *forward.Forwar
 			detail: rule, ruleName: rule, duration: elapsed}
 	}
 
-	answer, loop := chainOf(key.Name, key.Qtype, res.Msg.Answer)
+	answer, loop := chainOf(key.Name, key.Qtype, key.Qclass, res.Msg.Answer)
 	if loop {
 		r.log.Debug("upstream answer has a CNAME loop", "qname", key.Name, "rule", rule)
-		return step{rcode: dns.RcodeServerFailure, answer: answer, rule: fwd,
+		return step{rcode: dns.RcodeServerFailure, rule: fwd,
 			source: SourceForward, detail: rule, upstream: res.From, ruleName: rule,
 			duration: elapsed}
 	}
-	rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns)
+	rcode, ns := res.Msg.Rcode, negativeAuthority(res.Msg.Ns, key.Qclass)
 	if r.cache != nil {
 		// Serve what the cache keeps, TTLs clamped, so that a reply reused by
 		// the fast path expires with the cache entry.
@@ -385,12 +385,18 @@ func withTTL(rrs []dns.RR, ttl uint32) []dns.RR {
 // authority section: the SOA (RFC 2308) and, for DNSSEC-aware clients, the
 // NSEC and NSEC3 records and signatures that prove the denial (RFC 4035
 // section 3.1.3). NS records from a recursive upstream are neither needed nor
-// to be trusted in a cache.
-func negativeAuthority(ns []dns.RR) []dns.RR {
-	keep := 0
-	for _, rr := range ns {
+// to be trusted in a cache; nor are records of another class than the question's.
+func negativeAuthority(ns []dns.RR, qclass uint16) []dns.RR {
+	keeps := func(rr dns.RR) bool {
 		switch rr.Header().Rrtype {
 		case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+			return rr.Header().Class == qclass
+		}
+		return false
+	}
+	keep := 0
+	for _, rr := range ns {
+		if keeps(rr) {
 			keep++
 		}
 	}
@@ -399,8 +405,7 @@ func negativeAuthority(ns []dns.RR) []dns.RR {
 	}
 	out := make([]dns.RR, 0, keep)
 	for _, rr := range ns {
-		switch rr.Header().Rrtype {
-		case dns.TypeSOA, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+		if keeps(rr) {
 			out = append(out, rr)
 		}
 	}
@@ -505,11 +510,11 @@ func (r *Resolver) follow(name string, qtype uint16, st step) (chain []dns.RR, n
 // isChain reports whether answer is exactly a chain from name, in order:
 // CNAMEs each leading to the next owner, then only records of qtype (and
 // signatures) at the last name, nothing else.
-func isChain(name string, qtype uint16, answer []dns.RR) bool {
+func isChain(name string, qtype, qclass uint16, answer []dns.RR) bool {
 	cur := name
 	for i, rr := range answer {
 		h := rr.Header()
-		if !strings.EqualFold(h.Name, cur) {
+		if h.Class != qclass || !strings.EqualFold(h.Name, cur) {
 			return false
 		}
 		switch {
@@ -531,13 +536,16 @@ func isChain(name string, qtype uint16, answer []dns.RR) bool {
 // chainOf returns the records of answer that belong to the chain starting at
 // name: the CNAMEs that lead on from it, and the records of type qtype (and
 // their signatures) at each name reached. Anything else an upstream put in its
-// answer section is dropped, so that it can neither be cached nor served. loop
-// reports a CNAME chain that comes back to a name it passed.
-func chainOf(name string, qtype uint16, answer []dns.RR) (chain []dns.RR, loop bool) {
+// answer section is dropped, so that it can neither be cached nor served,
+// records of another class than qclass included. loop reports a CNAME chain
+// that comes back to a name it passed.
+func chainOf(name string, qtype, qclass uint16,
+	answer []dns.RR) (chain []dns.RR, loop bool) {
+
 	if len(answer) == 0 {
 		return nil, false
 	}
-	if isChain(name, qtype, answer) {
+	if isChain(name, qtype, qclass, answer) {
 		return answer, false // the common case: already the chain, in order
 	}
 	chain = make([]dns.RR, 0, len(answer))
@@ -547,7 +555,7 @@ func chainOf(name string, qtype uint16, answer []dns.RR) (chain []dns.RR, loop b
 		var target string
 		for _, rr := range answer {
 			h := rr.Header()
-			if !strings.EqualFold(h.Name, cur) {
+			if h.Class != qclass || !strings.EqualFold(h.Name, cur) {
 				continue
 			}
 			switch {

@@ -252,6 +252,9 @@ func TestUpstreamCNAMELoopIsServfail(t *testing.T) {
 	if c.Stats().Entries != 0 {
 		t.Error("a looping answer was cached")
 	}
+	if len(ans.Answer) != 0 {
+		t.Errorf("SERVFAIL with the loop's records: %v", ans.Answer)
+	}
 }
 
 // What a fresh upstream answer is served with is what the cache keeps: TTLs
@@ -332,7 +335,7 @@ func TestChainOfKeepsAnExactChain(t *testing.T) {
 		rr, _ := dns.NewRR(s)
 		answer = append(answer, rr)
 	}
-	chain, loop := chainOf("a.example.", dns.TypeA, answer)
+	chain, loop := chainOf("a.example.", dns.TypeA, dns.ClassINET, answer)
 	if loop || len(chain) != 3 || &chain[0] != &answer[0] {
 		t.Errorf("chain %v loop %v: want the answer itself, not a copy", chain, loop)
 	}
@@ -345,11 +348,12 @@ func TestChainOfDropsOutOfChainRecords(t *testing.T) {
 		"a.example. 60 IN CNAME b.example.",
 		"b.example. 60 IN A 10.0.0.1",
 		"a.example. 60 IN TXT \"other type\"",
+		"b.example. 60 CH A 203.0.113.67",
 	} {
 		rr, _ := dns.NewRR(s)
 		answer = append(answer, rr)
 	}
-	chain, loop := chainOf("a.example.", dns.TypeA, answer)
+	chain, loop := chainOf("a.example.", dns.TypeA, dns.ClassINET, answer)
 	got := lines(chain)
 	if loop {
 		t.Error("loop reported for a chain without one")
@@ -440,6 +444,7 @@ func TestNegativeAuthorityKeepsDenialProof(t *testing.T) {
 	var ns []dns.RR
 	for _, s := range []string{
 		"example. 300 IN SOA ns. host. 1 2 3 4 60",
+		"example. 300 CH SOA ns. evil. 1 2 3 4 86400",
 		"example. 300 IN NS ns.example.",
 		"a.example. 60 IN NSEC c.example. A RRSIG NSEC",
 		"a.example. 60 IN RRSIG NSEC 8 2 60 20270101000000 20260101000000 1 example. AAAA",
@@ -450,12 +455,12 @@ func TestNegativeAuthorityKeepsDenialProof(t *testing.T) {
 		}
 		ns = append(ns, rr)
 	}
-	got := negativeAuthority(ns)
+	got := negativeAuthority(ns, dns.ClassINET)
 	var types []string
 	for _, rr := range got {
 		types = append(types, dns.TypeToString[rr.Header().Rrtype])
 	}
 	if strings.Join(types, " ") != "SOA NSEC RRSIG" {
-		t.Errorf("kept %v, want SOA NSEC RRSIG (no NS)", types)
+		t.Errorf("kept %v, want SOA NSEC RRSIG (no NS, no class CH)", types)
 	}
 }
