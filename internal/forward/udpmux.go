@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +33,8 @@ import (
 type udpMux struct {
 	addr     string
 	log      *slog.Logger
-	readBufs sync.Pool // of *readBufs: datagrams of the EDNS0 size offered, or 512
+	maxReply int       // the EDNS0 size offered upstream, at least 512
+	readBufs sync.Pool // of *readBufs
 
 	mu      sync.Mutex
 	cur     *muxSocket // the socket new queries use; guarded by mu
@@ -82,13 +84,13 @@ type readBufs struct {
 }
 
 func newUDPMux(addr string, udpSize uint16, log *slog.Logger) *udpMux {
-	size := max(int(udpSize), 512)
-	m := &udpMux{addr: addr, log: log}
+	m := &udpMux{addr: addr, log: log, maxReply: max(int(udpSize), 512)}
 	m.readBufs.New = func() any {
 		rb := &readBufs{bufs: make([][]byte, muxBatch), lens: make([]int, muxBatch),
 			from: make([]netip.AddrPort, muxBatch)}
 		for i := range rb.bufs {
-			rb.bufs[i] = make([]byte, size)
+			// One byte more than a reply may have, to tell one cut short.
+			rb.bufs[i] = make([]byte, m.maxReply+1)
 		}
 		return rb
 	}
@@ -242,13 +244,7 @@ func (s *muxSocket) deliver(msg []byte, parser *wire.Unpacker) {
 		return // not ours, or given up: no need to parse it
 	}
 
-	resp, ok := parser.Unpack(msg)
-	if !ok {
-		resp = new(dns.Msg)
-		if resp.Unpack(msg) != nil {
-			resp = nil
-		}
-	}
+	resp := m.parse(msg, parser)
 	if resp == nil || !matches(p.query, resp) {
 		m.log.Debug("upstream reply dropped: it does not match its query",
 			"upstream", m.addr, "id", id)
@@ -264,6 +260,44 @@ func (s *muxSocket) deliver(msg []byte, parser *wire.Unpacker) {
 	if mine {
 		p.reply <- muxReply{msg: resp}
 	}
+}
+
+// parse parses one datagram from the upstream, or returns nil. A datagram
+// larger than the EDNS0 size offered was cut by the read: only its header and
+// question are kept, with TC set, so that the query is asked again over TCP
+// rather than answered with the records that fit. A message whose header
+// counts do not match its records is malformed, and dropped (miekg/dns would
+// take what is there).
+func (m *udpMux) parse(msg []byte, parser *wire.Unpacker) *dns.Msg {
+	if len(msg) > m.maxReply {
+		return truncated(msg)
+	}
+	if resp, ok := parser.Unpack(msg); ok {
+		return resp
+	}
+	resp := new(dns.Msg)
+	if !wire.WellFormed(msg) || resp.Unpack(msg) != nil {
+		return nil
+	}
+	return resp
+}
+
+// truncated returns the header and question of a reply cut short, with TC
+// set; nil when not even they are whole.
+func truncated(msg []byte) *dns.Msg {
+	var h dns.Msg
+	if h.Unpack(msg[:wire.HeaderLen]) != nil ||
+		binary.BigEndian.Uint16(msg[4:]) != 1 {
+		return nil
+	}
+	name, off, err := dns.UnpackDomainName(msg, wire.HeaderLen)
+	if err != nil || off+4 > len(msg) {
+		return nil
+	}
+	h.Truncated = true
+	h.Question = []dns.Question{{Name: name, Qtype: binary.BigEndian.Uint16(msg[off:]),
+		Qclass: binary.BigEndian.Uint16(msg[off+2:])}}
+	return &h
 }
 
 // failAll ends the wait of every query on s with err, and retires s.

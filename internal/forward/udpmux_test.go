@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -235,5 +236,76 @@ func TestClosedPortReportedToSend(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("first query failed after %v, want at once", d)
+	}
+}
+
+// An upstream that sends a UDP answer larger than the EDNS0 size offered
+// (120 addresses, 3.6 KB against 1232) is asked again over TCP: the records
+// that fit in the read are not taken for the whole answer.
+func TestOversizedUDPAnswerRetriedOverTCP(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		name := req.Question[0].Name
+		for i := 0; i < 120; i++ {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name,
+				Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A: net.IPv4(10, 0, 0, byte(i))})
+		}
+		return m // whole over UDP too: the test server ignores the size
+	})
+	f := New("test", []string{up.Addr}, Options{}, quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("big.example."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Msg.Answer); n != 120 || res.Msg.Truncated {
+		t.Errorf("%d records (TC %v), want all 120 over TCP", n, res.Msg.Truncated)
+	}
+}
+
+// A reply whose header counts more records than it holds is malformed: it is
+// dropped, and the well-formed reply that follows is the answer.
+func TestReplyWithLyingCountsDropped(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		req := new(dns.Msg)
+		if req.Unpack(buf[:n]) != nil {
+			return
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		name := req.Question[0].Name
+		for i := 1; i <= 3; i++ {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name,
+				Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A: net.IPv4(10, 0, 0, byte(i))})
+		}
+		whole, _ := m.Pack()
+		m.Answer = m.Answer[:1]
+		short, _ := m.Pack()
+		binary.BigEndian.PutUint16(short[6:], 3) // ANCOUNT 3, one record
+		pc.WriteTo(short, addr)
+		pc.WriteTo(whole, addr)
+	}()
+
+	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(res.Msg.Answer); n != 3 {
+		t.Errorf("%d records, want the 3 of the well-formed reply", n)
 	}
 }
