@@ -570,10 +570,12 @@ func idOf(msg []byte) (uint16, bool) {
 	return binary.BigEndian.Uint16(msg), true
 }
 
-// matches reports whether resp answers query: same ID and the same question,
-// the name compared without case (RFC 5452 section 9.1).
+// matches reports whether resp answers query: a response of opcode QUERY with
+// the same ID and the same question, the name compared without case (RFC 5452
+// section 9.1).
 func matches(query *outQuery, resp *dns.Msg) bool {
-	if resp.Id != query.id || !resp.Response || len(resp.Question) != 1 {
+	if resp.Id != query.id || !resp.Response || resp.Opcode != dns.OpcodeQuery ||
+		len(resp.Question) != 1 {
 		return false
 	}
 	q, r := query.q, resp.Question[0]

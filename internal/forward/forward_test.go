@@ -265,10 +265,13 @@ func TestSpoofedRepliesIgnored(t *testing.T) {
 		if req.Unpack(buf[:n]) != nil {
 			return
 		}
-		reply := func(id uint16, name, ip string) {
+		reply := func(id uint16, name, ip string, opcode ...int) {
 			m := new(dns.Msg)
 			m.SetReply(req)
 			m.Id = id
+			if len(opcode) > 0 {
+				m.Opcode = opcode[0]
+			}
 			m.Question[0].Name = name
 			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA,
 				Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)}}
@@ -278,6 +281,7 @@ func TestSpoofedRepliesIgnored(t *testing.T) {
 		q := req.Question[0].Name
 		reply(req.Id+1, q, "203.0.113.66")
 		reply(req.Id, "evil.example.", "203.0.113.66")
+		reply(req.Id, q, "203.0.113.66", dns.OpcodeUpdate)
 		reply(req.Id, q, "10.0.0.1")
 	}()
 

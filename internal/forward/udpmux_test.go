@@ -309,3 +309,62 @@ func TestReplyWithLyingCountsDropped(t *testing.T) {
 		t.Errorf("%d records, want the 3 of the well-formed reply", n)
 	}
 }
+
+// Over TCP too, a message that is not the answer is skipped: the answer that
+// follows it on the connection is taken.
+func TestTCPSkipsMismatchedMessage(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() { // every UDP answer truncated
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := new(dns.Msg)
+			if req.Unpack(buf[:n]) == nil {
+				m := new(dns.Msg)
+				m.SetReply(req)
+				m.Truncated = true
+				out, _ := m.Pack()
+				pc.WriteTo(out, addr)
+			}
+		}
+	}()
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Skipf("cannot bind TCP beside UDP: %v", err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		co := &dns.Conn{Conn: c}
+		req, err := co.ReadMsg()
+		if err != nil {
+			return
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
+			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 0, 0, 1)}}
+		wrong := m.Copy()
+		wrong.Id++
+		co.WriteMsg(wrong)
+		co.WriteMsg(m)
+	}()
+
+	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil || len(res.Msg.Answer) != 1 {
+		t.Fatalf("res %v err %v, want the answer after the stray message", res.Msg, err)
+	}
+}

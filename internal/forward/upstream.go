@@ -115,8 +115,6 @@ func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool,
 	return p.finish(ctx)
 }
 
-var errMismatch = errors.New("reply does not match the query")
-
 // finish waits for the reply until ctx ends (its cancellation, when another
 // attempt won, ends the wait at once; either way the result is ErrTimeout),
 // and fetches the answer again over TCP when the reply is truncated.
@@ -157,16 +155,19 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 	if _, err := co.Write(query.wire); err != nil {
 		return nil, fmt.Errorf("sending over tcp: %w", err)
 	}
-	resp, err := co.ReadMsg()
-	if err != nil {
-		var nerr net.Error
-		if errors.As(err, &nerr) && nerr.Timeout() {
-			return nil, ErrTimeout
+	// A message that is not the answer (another ID or question) is skipped,
+	// as over UDP; the connection's deadline bounds the wait.
+	for {
+		resp, err := co.ReadMsg()
+		if err != nil {
+			var nerr net.Error
+			if errors.As(err, &nerr) && nerr.Timeout() {
+				return nil, ErrTimeout
+			}
+			return nil, fmt.Errorf("reading over tcp: %w", err)
 		}
-		return nil, fmt.Errorf("reading over tcp: %w", err)
+		if matches(query, resp) {
+			return resp, nil
+		}
 	}
-	if !matches(query, resp) {
-		return nil, errMismatch
-	}
-	return resp, nil
 }
