@@ -431,16 +431,20 @@ func (f *Forwarder) judge(ctx context.Context, u *Upstream, resp *dns.Msg, err e
 	oc := outcome(resp, err)
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		oc = OutcomeCanceled
+		if rtt >= f.opts.TryTimeout && won != nil && won.Load() != u {
+			// A whole try without an answer, while another upstream
+			// answered: this one timed out, as metrics should show.
+			oc = OutcomeTimeout
+		}
 	}
 	if f.opts.Observer != nil {
 		f.opts.Observer.Attempt(f.name, u.addr, rtt, oc)
 	}
 
-	switch {
-	case oc == OutcomeOK:
+	switch oc {
+	case OutcomeOK:
 		u.markUp(f.log, f.name)
-	case oc == OutcomeTimeout || oc == OutcomeNetwork ||
-		(oc == OutcomeCanceled && rtt >= f.opts.TryTimeout && won != nil && won.Load() != u):
+	case OutcomeTimeout, OutcomeNetwork:
 		if u.markFailed(f.log, f.name, err, resp) {
 			go f.probe(u)
 		}
@@ -462,8 +466,14 @@ func (f *Forwarder) probe(u *Upstream) {
 		}
 		// The whole Timeout: an upstream that answers slowly is up.
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
+		start := time.Now()
 		resp, err := u.exchange(ctx, q, false, f.opts.UDPSize)
 		cancel()
+		if f.opts.Observer != nil {
+			// Counted like any attempt, so that an upstream that stays down
+			// keeps showing errors in the metrics.
+			f.opts.Observer.Attempt(f.name, u.addr, time.Since(start), outcome(resp, err))
+		}
 		if err == nil && usable(resp) {
 			u.markUp(f.log, f.name)
 			return

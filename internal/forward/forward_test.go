@@ -389,3 +389,55 @@ func TestSlowUpstreamStaysUp(t *testing.T) {
 		}
 	}
 }
+
+// recorder is an Observer that keeps the outcomes of attempts per upstream.
+type recorder struct {
+	mu       sync.Mutex
+	outcomes map[string][]string
+}
+
+func (r *recorder) Attempt(_, upstream string, _ time.Duration, outcome string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outcomes[upstream] = append(r.outcomes[upstream], outcome)
+}
+
+func (r *recorder) Merged(string) {}
+
+func (r *recorder) of(upstream string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.outcomes[upstream]...)
+}
+
+// A silent upstream that another upstream answers for shows as a timeout, not
+// as an attempt canceled, and its probes while it is down are counted too.
+func TestSilentUpstreamReportedAsTimeouts(t *testing.T) {
+	dead := dnstest.Silent(t)
+	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
+	rec := &recorder{outcomes: map[string][]string{}}
+	opts := Options{TryTimeout: 200 * time.Millisecond, Timeout: 600 * time.Millisecond,
+		Observer: rec}
+	f := New("test", []string{dead.Addr, live.Addr}, opts, quiet)
+	defer f.Close()
+	if _, err := f.Exchange(context.Background(), question("a.example."), false); err != nil {
+		t.Fatal(err)
+	}
+	// The slow attempt is judged when the answer from the other has ended it.
+	wait := time.Now().Add(2 * time.Second)
+	for len(rec.of(dead.Addr)) == 0 && time.Now().Before(wait) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := rec.of(dead.Addr); len(got) != 1 || got[0] != OutcomeTimeout {
+		t.Fatalf("silent upstream's attempts %v, want one timeout", got)
+	}
+
+	// The first probe starts after probeEvery and waits the whole Timeout.
+	deadline := time.Now().Add(probeEvery + opts.Timeout + 2*time.Second)
+	for len(rec.of(dead.Addr)) < 2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := rec.of(dead.Addr); len(got) < 2 || got[1] != OutcomeTimeout {
+		t.Errorf("attempts %v, want the probe's timeout after the first", got)
+	}
+}
