@@ -269,6 +269,15 @@ func TestServeReloadKeepsOldConfigOnError(t *testing.T) {
 		t.Errorf("the refused reload does not name the bad line:\n%s", p.Log())
 	}
 
+	// A file caught empty, as a copy that has truncated it but not yet
+	// written it, is refused too, rather than served as no rules at all.
+	os.WriteFile(file, nil, 0o644)
+	p.Signal(t, syscall.SIGHUP)
+	p.WaitLog(t, `the file is empty`, 5*time.Second)
+	if got := lookup(); got != "www.corp.example. A 10.0.0.1" {
+		t.Errorf("after an empty file: %q, want the old record", got)
+	}
+
 	os.WriteFile(file, []byte(strings.Replace(good1, "10.0.0.1", "10.0.0.2", 1)), 0o644)
 	p.Signal(t, syscall.SIGHUP)
 	p.WaitLog(t, `configuration reloaded`, 5*time.Second)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"time"
 )
@@ -28,10 +29,7 @@ func stamp(file string) fileStamp {
 func watchFiles(ctx context.Context, interval time.Duration, files func() []string,
 	changed func()) {
 
-	seen := map[string]fileStamp{}
-	for _, f := range files() {
-		seen[f] = stamp(f)
-	}
+	w := newSettle(stamps(files()))
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
@@ -40,19 +38,41 @@ func watchFiles(ctx context.Context, interval time.Duration, files func() []stri
 			return
 		case <-tick.C:
 		}
-		dirty := false
-		for _, f := range files() {
-			if st, ok := seen[f]; !ok || st != stamp(f) {
-				dirty = true
-			}
-		}
-		if !dirty {
-			continue
-		}
-		changed()
-		seen = map[string]fileStamp{}
-		for _, f := range files() {
-			seen[f] = stamp(f)
+		if w.poll(stamps(files())) {
+			changed()
+			w = newSettle(stamps(files())) // the reload may name other files
 		}
 	}
+}
+
+func stamps(files []string) map[string]fileStamp {
+	m := make(map[string]fileStamp, len(files))
+	for _, f := range files {
+		m[f] = stamp(f)
+	}
+	return m
+}
+
+// settle decides from successive polls when to reload: once the files have
+// changed and then stayed as they are for one whole poll. A file being
+// written when it is polled (a copy in progress, an editor's save) is not
+// read half written, at the cost of one interval of delay.
+type settle struct {
+	seen    map[string]fileStamp
+	pending bool // a change was seen and the files have not held still since
+}
+
+func newSettle(now map[string]fileStamp) *settle { return &settle{seen: now} }
+
+// poll takes the files' stamps of this poll and reports whether to reload.
+func (s *settle) poll(now map[string]fileStamp) bool {
+	if !maps.Equal(now, s.seen) {
+		s.seen, s.pending = now, true
+		return false
+	}
+	if s.pending {
+		s.pending = false
+		return true
+	}
+	return false
 }

@@ -245,11 +245,15 @@ func Parse(data []byte, file string) (*Loaded, error) {
 		return nil, Errors{yamlError(file, err)}
 	}
 
+	if len(root.Content) == 0 {
+		// Most likely a file caught half written (truncated, not yet filled):
+		// serving it would drop every zone and rule.
+		return nil, Errors{&Error{File: file,
+			Msg: "the file is empty (or holds only comments): nothing to serve"}}
+	}
 	d := &decoder{file: file, nodes: map[string]*yaml.Node{}}
 	var cfg Config
-	if len(root.Content) > 0 {
-		d.decode(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
-	}
+	d.decode(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
 	l := &Loaded{Config: cfg, File: file, Files: []string{file}}
 	l.setDefaults()
 	l.check(d, filepath.Dir(file))

@@ -176,6 +176,17 @@ func TestRejects(t *testing.T) {
 
 // Problems in one zone do not hide the others: a bad record, a CNAME beside
 // other data and a zone defined twice are all reported in one run.
+// An empty file, or one of comments only, is refused: it is more likely a
+// file caught half written than a wish to serve nothing.
+func TestEmptyFileRefused(t *testing.T) {
+	for _, text := range []string{"", "\n  \n", "# nothing yet\n"} {
+		_, err := Parse([]byte(text), "pedns.yaml")
+		if err == nil || !strings.Contains(err.Error(), "pedns.yaml: the file is empty") {
+			t.Errorf("%q: error %v, want the file is empty", text, err)
+		}
+	}
+}
+
 func TestZoneErrorsAllAtOnce(t *testing.T) {
 	_, err := Load(write(t, `zones:
   - name: corp.example
