@@ -3,16 +3,20 @@ package dnsserver
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/pedns/pedns/internal/config"
+	"github.com/pedns/pedns/internal/dnstest"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -327,5 +331,37 @@ func TestRepliesAreCompressed(t *testing.T) {
 	plain, _ := resp.Pack()
 	if len(out) >= len(plain) {
 		t.Errorf("reply of %d bytes, uncompressed %d: want it compressed", len(out), len(plain))
+	}
+}
+
+// A reload keeps what the running configuration knows of upstream health, for
+// the rules it keeps, even when their upstreams change around the downed one.
+func TestReloadKeepsUpstreamHealth(t *testing.T) {
+	dead := dnstest.Silent(t)
+	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
+	conf := func(upstreams ...string) *config.Loaded {
+		text := fmt.Sprintf("forward:\n  - zones: [example]\n    upstreams: [%s]\n"+
+			"upstream: {try_timeout: 200ms, timeout: 1s}\n", strings.Join(upstreams, ", "))
+		l, err := config.Parse([]byte(text), "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	s := New(conf(strconv.Quote(dead.Addr), strconv.Quote(live.Addr)), quiet)
+	defer s.Close()
+	downed := func() bool { return !s.State().Rules()[0].Forwarder.Upstreams()[0].Healthy() }
+	s.State().Resolver().Resolve(context.Background(),
+		dns.Question{Name: "a.example.", Qtype: dns.TypeA, Qclass: dns.ClassINET}, false)
+	for wait := time.Now().Add(2 * time.Second); !downed() && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !downed() {
+		t.Fatal("the silent upstream was not marked down")
+	}
+
+	s.Reload(conf(strconv.Quote(dead.Addr), strconv.Quote(live.Addr), `"127.0.0.1:1"`))
+	if !downed() {
+		t.Error("after the reload the silent upstream is taken for healthy again")
 	}
 }

@@ -36,10 +36,11 @@ type State struct {
 
 // NewState builds the query path of l. When prev is given and l keeps its cache
 // settings and forward rules, the cache of prev is carried over, so a reload
-// that changes only local data keeps every cached answer. obs, which may be
-// nil, is told of every upstream attempt; otherwise the cache
+// that changes only local data keeps every cached answer; otherwise the cache
 // starts empty, so that answers from an upstream no longer configured are not
-// served.
+// served. What prev knows of the health of upstreams is carried over to the
+// rules of the same name either way. obs, which may be nil, is told of every
+// upstream attempt.
 func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Observer) *State {
 	c := l.Config
 	var ch *cache.Cache
@@ -67,8 +68,15 @@ func NewState(l *config.Loaded, prev *State, log *slog.Logger, obs forward.Obser
 	var rules []resolve.Rule
 	for _, r := range c.Forward {
 		name := r.Zones[0]
-		rules = append(rules, resolve.Rule{Zones: r.Zones,
-			Forwarder: forward.New(name, r.Upstreams, fopts, log)})
+		f := forward.New(name, r.Upstreams, fopts, log)
+		if prev != nil {
+			for _, pr := range prev.rules {
+				if pr.Forwarder.Name() == name {
+					f.KeepHealth(pr.Forwarder)
+				}
+			}
+		}
+		rules = append(rules, resolve.Rule{Zones: r.Zones, Forwarder: f})
 	}
 
 	st := &State{

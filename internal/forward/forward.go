@@ -482,6 +482,30 @@ func (f *Forwarder) probe(u *Upstream) {
 	}
 }
 
+// KeepHealth carries over what old knows of the health of the upstreams the
+// two forwarders share (same address), so that a reload does not send queries
+// to an upstream known to be down and wait a try for it again. A downed
+// upstream gets a probe of f's. Call it before f serves queries.
+func (f *Forwarder) KeepHealth(old *Forwarder) {
+	for _, u := range f.upstreams {
+		for _, ou := range old.upstreams {
+			if ou.addr != u.addr {
+				continue
+			}
+			ou.mu.Lock()
+			fails, down := ou.fails, ou.down
+			ou.mu.Unlock()
+			u.mu.Lock()
+			u.fails, u.down = fails, down
+			u.mu.Unlock()
+			if down {
+				go f.probe(u)
+			}
+			break
+		}
+	}
+}
+
 // Close stops the forwarder's background probes and closes its upstream
 // sockets once the queries on them are over. Queries may still use it.
 func (f *Forwarder) Close() {

@@ -441,3 +441,52 @@ func TestSilentUpstreamReportedAsTimeouts(t *testing.T) {
 		t.Errorf("attempts %v, want the probe's timeout after the first", got)
 	}
 }
+
+// A forwarder made for a reload knows what the old one knew: an upstream that
+// is down stays down, without a try of its own, and is probed back up.
+func TestKeepHealthAcrossReload(t *testing.T) {
+	var answering atomic.Bool
+	flaky := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		if !answering.Load() {
+			return nil
+		}
+		m := new(dns.Msg)
+		m.SetReply(req)
+		return m
+	})
+	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
+	opts := Options{TryTimeout: 200 * time.Millisecond, Timeout: time.Second}
+	old := New("test", []string{flaky.Addr, live.Addr}, opts, quiet)
+	old.Exchange(context.Background(), question("a.example."), false) // marks flaky down
+	for wait := time.Now().Add(2 * time.Second); old.Upstreams()[0].Healthy() &&
+		time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond) // the slow attempt is judged after the answer
+	}
+	if old.Upstreams()[0].Healthy() {
+		t.Fatal("the silent upstream is not marked down")
+	}
+
+	f := New("test", []string{flaky.Addr, live.Addr}, opts, quiet)
+	f.KeepHealth(old)
+	old.Close()
+	defer f.Close()
+	if f.Upstreams()[0].Healthy() {
+		t.Error("the new forwarder forgot that the upstream is down")
+	}
+	start := time.Now()
+	if _, err := f.Exchange(context.Background(), question("a.example."), false); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d >= opts.TryTimeout {
+		t.Errorf("first query after the reload took %v: it tried the downed upstream", d)
+	}
+
+	answering.Store(true)
+	deadline := time.Now().Add(3 * time.Second)
+	for !f.Upstreams()[0].Healthy() && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !f.Upstreams()[0].Healthy() {
+		t.Error("the new forwarder's probe did not notice the upstream back")
+	}
+}
