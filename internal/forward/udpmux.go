@@ -272,13 +272,14 @@ func (m *udpMux) parse(msg []byte, parser *wire.Unpacker) *dns.Msg {
 	if len(msg) > m.maxReply {
 		return truncated(msg)
 	}
-	if resp, ok := parser.Unpack(msg); ok {
-		return resp
+	resp, ok := parser.Unpack(msg)
+	if !ok {
+		resp = new(dns.Msg)
+		if !wire.WellFormed(msg) || resp.Unpack(msg) != nil {
+			return nil
+		}
 	}
-	resp := new(dns.Msg)
-	if !wire.WellFormed(msg) || resp.Unpack(msg) != nil {
-		return nil
-	}
+	fixTTLs(resp)
 	return resp
 }
 

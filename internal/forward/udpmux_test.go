@@ -368,3 +368,25 @@ func TestTCPSkipsMismatchedMessage(t *testing.T) {
 		t.Fatalf("res %v err %v, want the answer after the stray message", res.Msg, err)
 	}
 }
+
+// A TTL with its high bit set is read as zero (RFC 2181 section 8), not as
+// the longest lifetime there is.
+func TestHighBitTTLReadAsZero(t *testing.T) {
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
+			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1<<31 + 5},
+			A: net.IPv4(10, 0, 0, 1)}}
+		return m
+	})
+	f := New("test", []string{up.Addr}, Options{}, quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := res.Msg.Answer[0].Header().Ttl; ttl != 0 {
+		t.Errorf("TTL %d, want 0", ttl)
+	}
+}

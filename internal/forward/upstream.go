@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -137,6 +138,23 @@ func (p *pendingUDP) finish(ctx context.Context) (*dns.Msg, error) {
 	return resp, nil
 }
 
+// errTruncatedTCP is an answer truncated over TCP: more than 64 KiB, or a
+// broken upstream. Nothing more complete can be had, so the attempt fails.
+var errTruncatedTCP = errors.New("answer truncated over tcp")
+
+// fixTTLs sets to zero every TTL of resp with the high bit set: RFC 2181
+// section 8 has them read as zero, not as the longest lifetime. resp is fresh
+// from the parser, not yet shared.
+func fixTTLs(resp *dns.Msg) {
+	for _, section := range [][]dns.RR{resp.Answer, resp.Ns, resp.Extra} {
+		for _, rr := range section {
+			if h := rr.Header(); h.Ttl > math.MaxInt32 && h.Rrtype != dns.TypeOPT {
+				h.Ttl = 0
+			}
+		}
+	}
+}
+
 // tcpRoundTrip sends query over a new TCP connection.
 func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg, error) {
 	var d net.Dialer
@@ -166,8 +184,13 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 			}
 			return nil, fmt.Errorf("reading over tcp: %w", err)
 		}
-		if matches(query, resp) {
-			return resp, nil
+		if !matches(query, resp) {
+			continue
 		}
+		if resp.Truncated {
+			return nil, errTruncatedTCP
+		}
+		fixTTLs(resp)
+		return resp, nil
 	}
 }
