@@ -473,12 +473,12 @@ func TestKeepHealthAcrossReload(t *testing.T) {
 	if f.Upstreams()[0].Healthy() {
 		t.Error("the new forwarder forgot that the upstream is down")
 	}
-	start := time.Now()
+	before := flaky.Queries()
 	if _, err := f.Exchange(context.Background(), question("a.example."), false); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d >= opts.TryTimeout {
-		t.Errorf("first query after the reload took %v: it tried the downed upstream", d)
+	if flaky.Queries() != before {
+		t.Error("the first query after the reload tried the downed upstream")
 	}
 
 	answering.Store(true)
