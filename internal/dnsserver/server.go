@@ -346,7 +346,8 @@ func (s *Server) handleTCP(packet []byte, client netip.Addr) []byte {
 	st := s.state.Load()
 	var q wire.Query
 	parsed := wire.ParseQuery(packet, &q)
-	if out := s.fast(st, packet, client, false, &q, parsed, nil, time.Now().UnixNano()); out != nil {
+	now := time.Now().UnixNano()
+	if out := s.fast(st, packet, client, false, &q, parsed, nil, now); out != nil {
 		return out
 	}
 	select {
