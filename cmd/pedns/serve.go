@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -74,14 +75,6 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
-	// Cache hits and local answers allocate nothing, so the collector works
-	// only for forwarded queries: let their garbage build to twice the default
-	// before a collection (8% less CPU per miss in docs/PERFORMANCE.md's bench,
-	// a few MB more at peak). GOGC, when set, still decides.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
-
 	// The level is a variable so that a reload can change it.
 	level := new(slog.LevelVar)
 	setLevel(level, l.Log.Level)
@@ -120,6 +113,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	// Loading parsed every zone and hosts file: hand the garbage it left back
 	// to the system now rather than hold it as resident memory.
 	debug.FreeOSMemory()
+	tuneGC()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -186,6 +180,33 @@ func reload(srv *dnsserver.Server, load func() (*config.Loaded, error), log *slo
 	}
 	log.Info("configuration reloaded", "summary", l.Summary())
 	debug.FreeOSMemory() // the old configuration's data is garbage now
+	tuneGC()
+}
+
+// largeHeap is the live heap past which the collector goes back to Go's
+// default pace.
+const largeHeap = 64 << 20
+
+// tuneGC sets how much garbage may build up before a collection, from the live
+// heap just measured (call it after a collection, as debug.FreeOSMemory does).
+// Cache hits and local answers allocate nothing, so the collector works only
+// for the queries that take the full path: with the small heap of a common
+// configuration, their garbage may build to three times the live heap
+// (GOGC 200: 8 % less CPU per miss in docs/PERFORMANCE.md's bench, a few MB
+// more at peak). With large zones loaded (over 64 MB live), Go's default of
+// twice the live heap already leaves a lot of room, and three times would
+// cost hundreds of MB. GOGC, when set, decides instead.
+func tuneGC() {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > largeHeap {
+		debug.SetGCPercent(100)
+	} else {
+		debug.SetGCPercent(200)
+	}
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
