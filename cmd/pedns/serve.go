@@ -115,12 +115,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("configuration loaded", "summary", l.Summary())
 	// Loading parsed every zone and hosts file: hand the garbage it left back
-	// to the system rather than hold it as resident memory. In the background:
-	// with large zones the collection takes a while, and queries need not wait.
-	go func() {
-		debug.FreeOSMemory()
-		tuneGC()
-	}()
+	// to the system now rather than hold it as resident memory.
+	debug.FreeOSMemory()
+	tuneGC()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
