@@ -56,7 +56,7 @@ type muxSocket struct {
 	waiting map[uint16]*pendingUDP // queries sent and not over, by ID
 	uses    int
 	retired bool // no more queries: close when waiting empties
-	closed  bool
+	closed  bool // conn is closed, and counted out of the mux's sockets
 }
 
 // muxReply is what the reader hands a waiting query: its reply, or the error
