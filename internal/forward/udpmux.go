@@ -265,9 +265,9 @@ func (s *muxSocket) deliver(msg []byte, parser *wire.Unpacker) {
 // parse parses one datagram from the upstream, or returns nil. A datagram
 // larger than the EDNS0 size offered was cut by the read: only its header and
 // question are kept, with TC set, so that the query is asked again over TCP
-// rather than answered with the records that fit. A message whose header
-// counts do not match its records is malformed, and dropped (miekg/dns would
-// take what is there).
+// rather than answered with the records that fit. A message with fewer
+// records than its header counts is malformed, and dropped (miekg/dns would
+// take what is there); bytes after the last record are ignored.
 func (m *udpMux) parse(msg []byte, parser *wire.Unpacker) *dns.Msg {
 	if len(msg) > m.maxReply {
 		return truncated(msg)
@@ -275,7 +275,7 @@ func (m *udpMux) parse(msg []byte, parser *wire.Unpacker) *dns.Msg {
 	resp, ok := parser.Unpack(msg)
 	if !ok {
 		resp = new(dns.Msg)
-		if !wire.WellFormed(msg) || resp.Unpack(msg) != nil {
+		if !wire.Whole(msg) || resp.Unpack(msg) != nil {
 			return nil
 		}
 	}

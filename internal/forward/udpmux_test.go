@@ -390,3 +390,118 @@ func TestHighBitTTLReadAsZero(t *testing.T) {
 		t.Errorf("TTL %d, want 0", ttl)
 	}
 }
+
+// rawUpstream serves on one loopback port the raw messages that udp and tcp
+// return for each query (nil: none), over UDP and over TCP.
+func rawUpstream(t *testing.T, udp, tcp func(req *dns.Msg) [][]byte) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			req := new(dns.Msg)
+			if req.Unpack(buf[:n]) == nil {
+				for _, out := range udp(req) {
+					pc.WriteTo(out, addr)
+				}
+			}
+		}
+	}()
+	l, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Skipf("cannot bind TCP beside UDP: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				co := &dns.Conn{Conn: c}
+				req, err := co.ReadMsg()
+				if err != nil {
+					return
+				}
+				for _, out := range tcp(req) {
+					co.Write(out)
+				}
+			}()
+		}
+	}()
+	return pc.LocalAddr().String()
+}
+
+// answerOf packs a reply to req with n addresses; tc sets the TC bit.
+func answerOf(req *dns.Msg, n int, tc bool) []byte {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Truncated = tc
+	for i := 1; i <= n; i++ {
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
+			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 0, 0, byte(i))})
+	}
+	out, _ := m.Pack()
+	return out
+}
+
+// Bytes after the last record of a UDP answer are ignored, not a reason to
+// drop the answer.
+func TestTrailingBytesIgnored(t *testing.T) {
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		return [][]byte{append(answerOf(req, 1, false), 0, 0, 0)}
+	}, func(*dns.Msg) [][]byte { return nil })
+	f := New("test", []string{addr}, Options{TryTimeout: time.Second, Timeout: 2 * time.Second},
+		quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil || len(res.Msg.Answer) != 1 {
+		t.Fatalf("res %v err %v, want the answer despite the trailing bytes", res.Msg, err)
+	}
+}
+
+// Over TCP too, an answer with fewer records than it counts is skipped.
+func TestTCPLyingCountsSkipped(t *testing.T) {
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		return [][]byte{answerOf(req, 0, true)}
+	}, func(req *dns.Msg) [][]byte {
+		short := answerOf(req, 1, false)
+		binary.BigEndian.PutUint16(short[6:], 3)
+		return [][]byte{short, answerOf(req, 3, false)}
+	})
+	f := New("test", []string{addr}, Options{}, quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil || len(res.Msg.Answer) != 3 {
+		t.Fatalf("res %v err %v, want the 3 records of the whole answer", res.Msg, err)
+	}
+}
+
+// An answer truncated even over TCP fails that name like a SERVFAIL: the
+// upstream is not marked down for it.
+func TestTruncatedOverTCPIsServfail(t *testing.T) {
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		return [][]byte{answerOf(req, 0, true)}
+	}, func(req *dns.Msg) [][]byte {
+		return [][]byte{answerOf(req, 2, true)}
+	})
+	f := New("test", []string{addr}, Options{}, quiet)
+	defer f.Close()
+	res, err := f.Exchange(context.Background(), question("a.example."), false)
+	if err != nil || res.Msg.Rcode != dns.RcodeServerFailure || len(res.Msg.Answer) != 0 {
+		t.Fatalf("res %v err %v, want SERVFAIL without records", res.Msg, err)
+	}
+	if !f.Upstreams()[0].Healthy() {
+		t.Error("one name truncated over TCP marked the upstream down")
+	}
+}

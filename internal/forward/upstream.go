@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/pedns/pedns/internal/wire"
 )
 
 // Upstream is one server that a forwarder asks, with its health and its cap
@@ -138,10 +140,6 @@ func (p *pendingUDP) finish(ctx context.Context) (*dns.Msg, error) {
 	return resp, nil
 }
 
-// errTruncatedTCP is an answer truncated over TCP: more than 64 KiB, or a
-// broken upstream. Nothing more complete can be had, so the attempt fails.
-var errTruncatedTCP = errors.New("answer truncated over tcp")
-
 // fixTTLs sets to zero every TTL of resp with the high bit set: RFC 2181
 // section 8 has them read as zero, not as the longest lifetime. resp is fresh
 // from the parser, not yet shared.
@@ -173,10 +171,12 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 	if _, err := co.Write(query.wire); err != nil {
 		return nil, fmt.Errorf("sending over tcp: %w", err)
 	}
-	// A message that is not the answer (another ID or question) is skipped,
-	// as over UDP; the connection's deadline bounds the wait.
+	// A message that is not the answer (another ID or question, fewer
+	// records than it counts) is skipped, as over UDP; the connection's
+	// deadline bounds the wait.
+	buf := make([]byte, dns.MaxMsgSize)
 	for {
-		resp, err := co.ReadMsg()
+		n, err := co.Read(buf)
 		if err != nil {
 			var nerr net.Error
 			if errors.As(err, &nerr) && nerr.Timeout() {
@@ -184,11 +184,16 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 			}
 			return nil, fmt.Errorf("reading over tcp: %w", err)
 		}
-		if !matches(query, resp) {
+		resp := new(dns.Msg)
+		if !wire.Whole(buf[:n]) || resp.Unpack(buf[:n]) != nil || !matches(query, resp) {
 			continue
 		}
 		if resp.Truncated {
-			return nil, errTruncatedTCP
+			// Too large even for TCP, or a broken upstream: a failure of this
+			// name, like a SERVFAIL, not of the upstream.
+			resp.Rcode = dns.RcodeServerFailure
+			resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
+			return resp, nil
 		}
 		fixTTLs(resp)
 		return resp, nil

@@ -80,11 +80,29 @@ func WellFormed(msg []byte) bool {
 	return ok
 }
 
+// Whole reports whether msg holds at least the records its header counts,
+// each of them whole. Unlike WellFormed it allows bytes after the last record,
+// which some servers send and which are harmless in an answer.
+func Whole(msg []byte) bool {
+	_, _, _, ok := walk(msg)
+	return ok
+}
+
 // ttlOffsets walks msg and returns the offsets of the TTL fields of its
 // records (the OPT record's is not a TTL) and the smallest TTL.
 func ttlOffsets(msg []byte) (offs []uint16, minTTL uint32, ok bool) {
-	if len(msg) < HeaderLen || len(msg) > 65535 {
+	offs, minTTL, end, ok := walk(msg)
+	if !ok || end != len(msg) {
 		return nil, 0, false
+	}
+	return offs, minTTL, true
+}
+
+// walk steps over the question and records that msg's header counts and
+// returns where they end, with what ttlOffsets reports of them.
+func walk(msg []byte) (offs []uint16, minTTL uint32, end int, ok bool) {
+	if len(msg) < HeaderLen || len(msg) > 65535 {
+		return nil, 0, 0, false
 	}
 	qd := int(binary.BigEndian.Uint16(msg[4:]))
 	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) +
@@ -92,14 +110,14 @@ func ttlOffsets(msg []byte) (offs []uint16, minTTL uint32, ok bool) {
 	off := HeaderLen
 	for i := 0; i < qd; i++ {
 		if off, ok = skipName(msg, off); !ok || off+4 > len(msg) {
-			return nil, 0, false
+			return nil, 0, 0, false
 		}
 		off += 4
 	}
 	minTTL = ^uint32(0)
 	for i := 0; i < rrs; i++ {
 		if off, ok = skipName(msg, off); !ok || off+10 > len(msg) {
-			return nil, 0, false
+			return nil, 0, 0, false
 		}
 		if binary.BigEndian.Uint16(msg[off:]) != typeOPT {
 			offs = append(offs, uint16(off+4))
@@ -107,13 +125,13 @@ func ttlOffsets(msg []byte) (offs []uint16, minTTL uint32, ok bool) {
 		}
 		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
 	}
-	if off != len(msg) {
-		return nil, 0, false
+	if off > len(msg) {
+		return nil, 0, 0, false // the last record's data runs past the end
 	}
 	if len(offs) == 0 {
 		minTTL = 0
 	}
-	return offs, minTTL, true
+	return offs, minTTL, off, true
 }
 
 func skipName(msg []byte, off int) (int, bool) {

@@ -166,3 +166,35 @@ func TestQueryName(t *testing.T) {
 		}
 	}
 }
+
+// Whole allows bytes after the last record, WellFormed does not; neither
+// takes a message with fewer records than it counts.
+func TestWholeAndWellFormed(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("a.example.", dns.TypeA)
+	m.Response = true
+	a, _ := dns.NewRR("a.example. 60 IN A 10.0.0.1")
+	m.Answer = []dns.RR{a}
+	whole, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trailing := append(append([]byte(nil), whole...), 0, 0)
+	short := append([]byte(nil), whole...)
+	binary.BigEndian.PutUint16(short[6:], 2)
+	for _, c := range []struct {
+		name              string
+		msg               []byte
+		whole, wellFormed bool
+	}{
+		{"whole", whole, true, true},
+		{"trailing bytes", trailing, true, false},
+		{"count lies", short, false, false},
+		{"cut", whole[:len(whole)-2], false, false},
+	} {
+		if Whole(c.msg) != c.whole || WellFormed(c.msg) != c.wellFormed {
+			t.Errorf("%s: Whole %v WellFormed %v, want %v %v", c.name, Whole(c.msg),
+				WellFormed(c.msg), c.whole, c.wellFormed)
+		}
+	}
+}
