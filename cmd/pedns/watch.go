@@ -39,8 +39,7 @@ func watchFiles(ctx context.Context, interval time.Duration, files func() []stri
 		case <-tick.C:
 		}
 		if w.poll(stamps(files())) {
-			changed()
-			w = newSettle(stamps(files())) // the reload may name other files
+			changed() // the reload runs elsewhere: poll sees its new file list
 		}
 	}
 }
@@ -65,8 +64,15 @@ type settle struct {
 func newSettle(now map[string]fileStamp) *settle { return &settle{seen: now} }
 
 // poll takes the files' stamps of this poll and reports whether to reload.
+// The list of files changes only with a reload, which read them all: a new
+// list whose files in common with the old are as they were is taken as it is,
+// without another reload.
 func (s *settle) poll(now map[string]fileStamp) bool {
 	if !maps.Equal(now, s.seen) {
+		if !sameNames(now, s.seen) && commonUnchanged(now, s.seen) {
+			s.seen = now
+			return false
+		}
 		s.seen, s.pending = now, true
 		return false
 	}
@@ -75,4 +81,25 @@ func (s *settle) poll(now map[string]fileStamp) bool {
 		return true
 	}
 	return false
+}
+
+func sameNames(a, b map[string]fileStamp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for f := range a {
+		if _, ok := b[f]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func commonUnchanged(a, b map[string]fileStamp) bool {
+	for f, st := range a {
+		if old, ok := b[f]; ok && old != st {
+			return false
+		}
+	}
+	return true
 }

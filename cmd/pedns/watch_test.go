@@ -30,3 +30,19 @@ func TestSettleWaitsForFilesToHoldStill(t *testing.T) {
 		}
 	}
 }
+
+// A reload that names other files (a hosts file added) does not make the
+// watcher reload again: the new list is taken as it is. A file in common that
+// changed meanwhile still counts.
+func TestSettleTakesANewFileList(t *testing.T) {
+	one := map[string]fileStamp{"pedns.yaml": {size: 1}}
+	two := map[string]fileStamp{"pedns.yaml": {size: 1}, "a.hosts": {size: 7}}
+	s := newSettle(one)
+	if s.poll(two) || s.poll(two) || s.poll(two) {
+		t.Error("a reload's new file list was reloaded again")
+	}
+	changed := map[string]fileStamp{"pedns.yaml": {size: 2}}
+	if s.poll(changed) || !s.poll(changed) {
+		t.Error("a changed file in common was not reloaded after it held still")
+	}
+}

@@ -245,7 +245,7 @@ func Parse(data []byte, file string) (*Loaded, error) {
 		return nil, Errors{yamlError(file, err)}
 	}
 
-	if len(root.Content) == 0 {
+	if len(root.Content) == 0 || root.Content[0].Tag == "!!null" {
 		// Most likely a file caught half written (truncated, not yet filled):
 		// serving it would drop every zone and rule.
 		return nil, Errors{&Error{File: file,

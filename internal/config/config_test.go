@@ -179,7 +179,8 @@ func TestRejects(t *testing.T) {
 // An empty file, or one of comments only, is refused: it is more likely a
 // file caught half written than a wish to serve nothing.
 func TestEmptyFileRefused(t *testing.T) {
-	for _, text := range []string{"", "\n  \n", "# nothing yet\n"} {
+	for _, text := range []string{"", "\n  \n", "# nothing yet\n", "---\n", "null\n",
+		"---\n# nothing yet\n", "~\n"} {
 		_, err := Parse([]byte(text), "pedns.yaml")
 		if err == nil || !strings.Contains(err.Error(), "pedns.yaml: the file is empty") {
 			t.Errorf("%q: error %v, want the file is empty", text, err)

@@ -100,7 +100,7 @@ func New() *Metrics {
 	})
 	m.upQueries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "upstream", Name: "queries_total",
-		Help: "Attempts sent to an upstream, by forward rule and upstream.",
+		Help: "Attempts sent to an upstream, probes included, by forward rule and upstream.",
 	}, []string{"rule", "upstream"})
 	m.upErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "upstream", Name: "errors_total",

@@ -95,7 +95,7 @@ pedns_refused_total 1
 # HELP pedns_reload_failures_total Reloads refused because the new configuration did not load.
 # TYPE pedns_reload_failures_total counter
 pedns_reload_failures_total 1
-# HELP pedns_upstream_queries_total Attempts sent to an upstream, by forward rule and upstream.
+# HELP pedns_upstream_queries_total Attempts sent to an upstream, probes included, by forward rule and upstream.
 # TYPE pedns_upstream_queries_total counter
 pedns_upstream_queries_total{rule="api.azureml.ms.",upstream="127.0.0.1:53"} 4
 # HELP pedns_forward_merged_total Queries that shared an identical upstream ` +
