@@ -383,9 +383,7 @@ func (f *Forwarder) firstAttempt(u *Upstream, q dns.Question, do bool,
 	r := attemptResult{from: u, began: began}
 	query, err := newQuery(q, do, f.opts.UDPSize)
 	if err == nil {
-		if r.pending, err = u.udp.send(u, query); err != nil {
-			err = fmt.Errorf("sending over udp: %w", err)
-		}
+		r.pending, err = u.udp.send(u, query)
 	}
 	if err != nil {
 		r.pending, r.err = nil, err

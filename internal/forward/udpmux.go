@@ -111,7 +111,7 @@ func (m *udpMux) send(u *Upstream, query *outQuery) (*pendingUDP, error) {
 		var err error
 		if s, err = m.open(); err != nil {
 			m.mu.Unlock()
-			return nil, err
+			return nil, fmt.Errorf("opening a UDP socket: %w", err)
 		}
 		m.cur = s
 	}
@@ -132,7 +132,7 @@ func (m *udpMux) send(u *Upstream, query *outQuery) (*pendingUDP, error) {
 		// out are as doomed as this one, and the reader will not hear of it.
 		s.failAll(err)
 		p.close()
-		return nil, err
+		return nil, fmt.Errorf("sending over udp: %w", err)
 	}
 	return p, nil
 }
@@ -265,14 +265,25 @@ func (s *muxSocket) deliver(msg []byte, parser *wire.Unpacker) {
 // parse parses one datagram from the upstream, or returns nil. A datagram
 // larger than the EDNS0 size offered was cut by the read: only its header and
 // question are kept, with TC set, so that the query is asked again over TCP
-// rather than answered with the records that fit. A message with fewer
-// records than its header counts is malformed, and dropped (miekg/dns would
-// take what is there); bytes after the last record are ignored.
+// rather than answered with the records that fit.
 func (m *udpMux) parse(msg []byte, parser *wire.Unpacker) *dns.Msg {
 	if len(msg) > m.maxReply {
 		return truncated(msg)
 	}
-	resp, ok := parser.Unpack(msg)
+	return parseAnswer(msg, parser)
+}
+
+// parseAnswer parses an upstream's answer, over UDP or TCP, or returns nil.
+// The common answers go through parser (when there is one), the others
+// through miekg/dns. A message with fewer records than its header counts is
+// malformed (miekg/dns would take what is there); bytes after the last record
+// are ignored. TTLs are read as RFC 2181 says.
+func parseAnswer(msg []byte, parser *wire.Unpacker) *dns.Msg {
+	var resp *dns.Msg
+	ok := false
+	if parser != nil {
+		resp, ok = parser.Unpack(msg)
+	}
 	if !ok {
 		resp = new(dns.Msg)
 		if !wire.Whole(msg) || resp.Unpack(msg) != nil {

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/pedns/pedns/internal/wire"
 )
 
 // Upstream is one server that a forwarder asks, with its health and its cap
@@ -113,7 +111,7 @@ func (u *Upstream) exchange(ctx context.Context, q dns.Question, do bool,
 	}
 	p, err := u.udp.send(u, query)
 	if err != nil {
-		return nil, fmt.Errorf("sending over udp: %w", err)
+		return nil, err
 	}
 	return p.finish(ctx)
 }
@@ -184,8 +182,8 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 			}
 			return nil, fmt.Errorf("reading over tcp: %w", err)
 		}
-		resp := new(dns.Msg)
-		if !wire.Whole(buf[:n]) || resp.Unpack(buf[:n]) != nil || !matches(query, resp) {
+		resp := parseAnswer(buf[:n], nil)
+		if resp == nil || !matches(query, resp) {
 			continue
 		}
 		if resp.Truncated {
@@ -193,9 +191,7 @@ func (u *Upstream) tcpRoundTrip(ctx context.Context, query *outQuery) (*dns.Msg,
 			// name, like a SERVFAIL, not of the upstream.
 			resp.Rcode = dns.RcodeServerFailure
 			resp.Answer, resp.Ns, resp.Extra = nil, nil, nil
-			return resp, nil
 		}
-		fixTTLs(resp)
 		return resp, nil
 	}
 }
