@@ -22,19 +22,33 @@ type Server struct {
 // Queries returns how many queries the server received.
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
+// ListenPair listens on one loopback port for UDP and for TCP, as a DNS
+// server does. The port is the kernel's pick for UDP; when that port is taken
+// for TCP (by a connection of another test, say), it tries a new one.
+func ListenPair(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	var lastErr error
+	for try := 0; try < 20; try++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("dnstest: listening on UDP: %v", err)
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, l
+		}
+		pc.Close()
+		lastErr = err
+	}
+	t.Fatalf("dnstest: listening on TCP beside UDP: %v", lastErr)
+	return nil, nil
+}
+
 // Start runs handler for each query on a fresh loopback port. A nil reply from
 // handler means silence: the query is dropped, as by a dead upstream.
 func Start(t testing.TB, handler func(req *dns.Msg) *dns.Msg) *Server {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("dnstest: listening on UDP: %v", err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		t.Fatalf("dnstest: listening on TCP: %v", err)
-	}
+	pc, l := ListenPair(t)
 
 	s := &Server{Addr: pc.LocalAddr().String()}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {

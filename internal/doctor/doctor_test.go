@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -391,14 +390,7 @@ func TestChaseAndTruncation(t *testing.T) {
 			w.WriteMsg(resp)
 		}
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, l := dnstest.ListenPair(t)
 	udp := &dns.Server{PacketConn: pc, Handler: answer(true)}
 	tcp := &dns.Server{Listener: l, Handler: answer(false)}
 	go udp.ActivateAndServe()

@@ -180,112 +180,48 @@ func TestInflightCap(t *testing.T) {
 }
 
 func TestTruncatedRetriesOverTCP(t *testing.T) {
-	var tcpQueries sync.WaitGroup
-	tcpQueries.Add(1)
-	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
-			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 0, 0, 1)}}
-		return m
+	var tcpQueries atomic.Int32
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		return [][]byte{answerOf(req, 0, true)}
+	}, func(req *dns.Msg) [][]byte {
+		tcpQueries.Add(1)
+		return [][]byte{answerOf(req, 1, false)}
 	})
-	// The test server cannot tell its transport, so wrap: a UDP proxy that
-	// always answers TC, in front of the TCP side of up.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			req := new(dns.Msg)
-			if req.Unpack(buf[:n]) != nil {
-				continue
-			}
-			m := new(dns.Msg)
-			m.SetReply(req)
-			m.Truncated = true
-			out, _ := m.Pack()
-			pc.WriteTo(out, addr)
-		}
-	}()
-	// Same port for TCP as the proxy's UDP: forward TCP to up.
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Skipf("cannot bind TCP beside the UDP proxy: %v", err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		co := &dns.Conn{Conn: c}
-		req, err := co.ReadMsg()
-		if err != nil {
-			return
-		}
-		resp, _, err := (&dns.Client{Net: "tcp"}).Exchange(req, up.Addr)
-		if err != nil {
-			return
-		}
-		co.WriteMsg(resp)
-		tcpQueries.Done()
-	}()
 
-	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	f := New("test", []string{addr}, Options{}, quiet)
 	res, err := f.Exchange(context.Background(), question("big.example."), false)
 	if err != nil || res.Msg.Truncated || len(res.Msg.Answer) != 1 {
 		t.Fatalf("res %+v err %v, want the full answer over TCP", res.Msg, err)
 	}
-	tcpQueries.Wait()
+	if n := tcpQueries.Load(); n != 1 {
+		t.Errorf("%d queries over TCP, want 1", n)
+	}
 }
 
 func TestSpoofedRepliesIgnored(t *testing.T) {
-	// A raw UDP upstream that first sends replies with a wrong ID and a wrong
-	// question, then the real answer.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 1500)
-		n, addr, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		req := new(dns.Msg)
-		if req.Unpack(buf[:n]) != nil {
-			return
-		}
-		reply := func(id uint16, name, ip string, opcode ...int) {
+	// A raw UDP upstream that first sends replies with a wrong ID, a wrong
+	// question and a wrong opcode, then the real answer.
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		var out [][]byte
+		reply := func(id uint16, name, ip string, opcode int) {
 			m := new(dns.Msg)
 			m.SetReply(req)
-			m.Id = id
-			if len(opcode) > 0 {
-				m.Opcode = opcode[0]
-			}
+			m.Id, m.Opcode = id, opcode
 			m.Question[0].Name = name
 			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA,
 				Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)}}
-			out, _ := m.Pack()
-			pc.WriteTo(out, addr)
+			b, _ := m.Pack()
+			out = append(out, b)
 		}
 		q := req.Question[0].Name
-		reply(req.Id+1, q, "203.0.113.66")
-		reply(req.Id, "evil.example.", "203.0.113.66")
+		reply(req.Id+1, q, "203.0.113.66", dns.OpcodeQuery)
+		reply(req.Id, "evil.example.", "203.0.113.66", dns.OpcodeQuery)
 		reply(req.Id, q, "203.0.113.66", dns.OpcodeUpdate)
-		reply(req.Id, q, "10.0.0.1")
-	}()
+		reply(req.Id, q, "10.0.0.1", dns.OpcodeQuery)
+		return out
+	}, func(*dns.Msg) [][]byte { return nil })
 
-	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	f := New("test", []string{addr}, Options{}, quiet)
 	res, err := f.Exchange(context.Background(), question("a.example."), false)
 	if err != nil {
 		t.Fatal(err)
@@ -295,11 +231,11 @@ func TestSpoofedRepliesIgnored(t *testing.T) {
 	}
 }
 
-// After the first failure of a dead upstream, queries go straight to the live
-// one: the dead one is marked down, and a probe notices when it returns.
-func TestDeadUpstreamMarkedDownAndProbed(t *testing.T) {
-	var answering atomic.Bool
-	flaky := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
+// silentUntil starts an upstream that drops every query until answering is
+// set, and then answers each with an empty NOERROR.
+func silentUntil(t *testing.T) (*dnstest.Server, *atomic.Bool) {
+	answering := new(atomic.Bool)
+	up := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
 		if !answering.Load() {
 			return nil
 		}
@@ -307,6 +243,13 @@ func TestDeadUpstreamMarkedDownAndProbed(t *testing.T) {
 		m.SetReply(req)
 		return m
 	})
+	return up, answering
+}
+
+// After the first failure of a dead upstream, queries go straight to the live
+// one: the dead one is marked down, and a probe notices when it returns.
+func TestDeadUpstreamMarkedDownAndProbed(t *testing.T) {
+	flaky, answering := silentUntil(t)
 	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1", "b.example. 60 IN A 10.0.0.2",
 		"c.example. 60 IN A 10.0.0.3")
 	opts := Options{TryTimeout: 300 * time.Millisecond, Timeout: 3 * time.Second}
@@ -445,15 +388,7 @@ func TestSilentUpstreamReportedAsTimeouts(t *testing.T) {
 // A forwarder made for a reload knows what the old one knew: an upstream that
 // is down stays down, without a try of its own, and is probed back up.
 func TestKeepHealthAcrossReload(t *testing.T) {
-	var answering atomic.Bool
-	flaky := dnstest.Start(t, func(req *dns.Msg) *dns.Msg {
-		if !answering.Load() {
-			return nil
-		}
-		m := new(dns.Msg)
-		m.SetReply(req)
-		return m
-	})
+	flaky, answering := silentUntil(t)
 	live := dnstest.Records(t, "a.example. 60 IN A 10.0.0.1")
 	opts := Options{TryTimeout: 200 * time.Millisecond, Timeout: time.Second}
 	old := New("test", []string{flaky.Addr, live.Addr}, opts, quiet)

@@ -268,38 +268,13 @@ func TestOversizedUDPAnswerRetriedOverTCP(t *testing.T) {
 // A reply whose header counts more records than it holds is malformed: it is
 // dropped, and the well-formed reply that follows is the answer.
 func TestReplyWithLyingCountsDropped(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 1500)
-		n, addr, err := pc.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		req := new(dns.Msg)
-		if req.Unpack(buf[:n]) != nil {
-			return
-		}
-		m := new(dns.Msg)
-		m.SetReply(req)
-		name := req.Question[0].Name
-		for i := 1; i <= 3; i++ {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: name,
-				Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-				A: net.IPv4(10, 0, 0, byte(i))})
-		}
-		whole, _ := m.Pack()
-		m.Answer = m.Answer[:1]
-		short, _ := m.Pack()
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		short := answerOf(req, 1, false)
 		binary.BigEndian.PutUint16(short[6:], 3) // ANCOUNT 3, one record
-		pc.WriteTo(short, addr)
-		pc.WriteTo(whole, addr)
-	}()
+		return [][]byte{short, answerOf(req, 3, false)}
+	}, func(*dns.Msg) [][]byte { return nil })
 
-	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	f := New("test", []string{addr}, Options{}, quiet)
 	defer f.Close()
 	res, err := f.Exchange(context.Background(), question("a.example."), false)
 	if err != nil {
@@ -313,55 +288,16 @@ func TestReplyWithLyingCountsDropped(t *testing.T) {
 // Over TCP too, a message that is not the answer is skipped: the answer that
 // follows it on the connection is taken.
 func TestTCPSkipsMismatchedMessage(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	go func() { // every UDP answer truncated
-		buf := make([]byte, 1500)
-		for {
-			n, addr, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			req := new(dns.Msg)
-			if req.Unpack(buf[:n]) == nil {
-				m := new(dns.Msg)
-				m.SetReply(req)
-				m.Truncated = true
-				out, _ := m.Pack()
-				pc.WriteTo(out, addr)
-			}
-		}
-	}()
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Skipf("cannot bind TCP beside UDP: %v", err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		co := &dns.Conn{Conn: c}
-		req, err := co.ReadMsg()
-		if err != nil {
-			return
-		}
-		m := new(dns.Msg)
-		m.SetReply(req)
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name,
-			Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(10, 0, 0, 1)}}
-		wrong := m.Copy()
-		wrong.Id++
-		co.WriteMsg(wrong)
-		co.WriteMsg(m)
-	}()
+	addr := rawUpstream(t, func(req *dns.Msg) [][]byte {
+		return [][]byte{answerOf(req, 0, true)}
+	}, func(req *dns.Msg) [][]byte {
+		right := answerOf(req, 1, false)
+		wrong := append([]byte(nil), right...)
+		binary.BigEndian.PutUint16(wrong, req.Id+1)
+		return [][]byte{wrong, right}
+	})
 
-	f := New("test", []string{pc.LocalAddr().String()}, Options{}, quiet)
+	f := New("test", []string{addr}, Options{}, quiet)
 	defer f.Close()
 	res, err := f.Exchange(context.Background(), question("a.example."), false)
 	if err != nil || len(res.Msg.Answer) != 1 {
@@ -395,11 +331,8 @@ func TestHighBitTTLReadAsZero(t *testing.T) {
 // return for each query (nil: none), over UDP and over TCP.
 func rawUpstream(t *testing.T, udp, tcp func(req *dns.Msg) [][]byte) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
+	pc, l := dnstest.ListenPair(t)
+	t.Cleanup(func() { pc.Close(); l.Close() })
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -415,11 +348,6 @@ func rawUpstream(t *testing.T, udp, tcp func(req *dns.Msg) [][]byte) string {
 			}
 		}
 	}()
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Skipf("cannot bind TCP beside UDP: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			c, err := l.Accept()
