@@ -125,23 +125,37 @@ func (s *Server) Listen() error {
 			s.closeLocked()
 			return fmt.Errorf("listen address %s: %w", addr, err)
 		}
-		uc, err := net.ListenUDP("udp", uaddr)
+		uc, tl, err := bindPair(uaddr)
 		if err != nil {
 			s.closeLocked()
-			return fmt.Errorf("listening on UDP %s: %w", addr, err)
+			return fmt.Errorf("listen address %s: %w", addr, err)
 		}
 		// A large receive buffer absorbs bursts; the kernel may cap it.
 		uc.SetReadBuffer(udpReadBuffer)
 		s.udp = append(s.udp, uc)
-		// Bind TCP to the port UDP got, which matters when addr asked for port 0.
-		tl, err := net.Listen("tcp", uc.LocalAddr().String())
-		if err != nil {
-			s.closeLocked()
-			return fmt.Errorf("listening on TCP %s: %w", addr, err)
-		}
 		s.tcp = append(s.tcp, tl)
 	}
 	return nil
+}
+
+// bindPair binds UDP on uaddr and TCP on the port UDP got. With port 0 the
+// kernel picks the UDP port, which may be in use for TCP (an outgoing
+// connection holds it): then it tries another pick, a few times.
+func bindPair(uaddr *net.UDPAddr) (*net.UDPConn, net.Listener, error) {
+	for try := 0; ; try++ {
+		uc, err := net.ListenUDP("udp", uaddr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listening on UDP: %w", err)
+		}
+		tl, err := net.Listen("tcp", uc.LocalAddr().String())
+		if err == nil {
+			return uc, tl, nil
+		}
+		uc.Close()
+		if uaddr.Port != 0 || try == 9 {
+			return nil, nil, fmt.Errorf("listening on TCP: %w", err)
+		}
+	}
 }
 
 // Addrs returns the bound UDP addresses (TCP uses the same ports).
